@@ -1,0 +1,98 @@
+//! `POST /operations`, `POST /trust`, `POST /anchors`: submit a signed ledger object; the
+//! answer (201) comes once it is durable, sealed and covered by a signed checkpoint.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use civitas_core::api::SubmitReceipt;
+use civitas_core::civ::MAX_OPERATION_BYTES;
+use civitas_core::ledger::Entry;
+use civitas_core::problem;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Largest trust entry or anchor body.
+pub(crate) const MAX_ENTRY_BYTES: usize = 16 * 1024;
+
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route(
+            "/operations",
+            post(operations).layer(DefaultBodyLimit::max(MAX_OPERATION_BYTES)),
+        )
+        .route(
+            "/trust",
+            post(trust).layer(DefaultBodyLimit::max(MAX_ENTRY_BYTES)),
+        )
+        .route(
+            "/anchors",
+            post(anchors).layer(DefaultBodyLimit::max(MAX_ENTRY_BYTES)),
+        )
+}
+
+fn parse(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+    expected: &'static str,
+) -> Result<Entry, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                problem::PAYLOAD_TOO_LARGE,
+                format!("expected at most {limit} bytes"),
+            )
+        } else {
+            ApiError::new(problem::MALFORMED_JSON, e.body_text())
+        }
+    })?;
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        return Err(ApiError::new(
+            problem::MALFORMED_JSON,
+            "the body is not JSON",
+        ));
+    }
+    let entry = Entry::parse(&body)?;
+    if entry.type_name() != expected {
+        return Err(ApiError::new(
+            problem::INVALID_ENTRY,
+            format!("expected a {expected} object, found {}", entry.type_name()),
+        ));
+    }
+    Ok(entry)
+}
+
+type Created = (StatusCode, Json<SubmitReceipt>);
+
+async fn operations(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Created, ApiError> {
+    let entry = parse(body, MAX_OPERATION_BYTES, "civ.op.v1")?;
+    let receipt = app.ledger.submit(entry).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+async fn trust(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Created, ApiError> {
+    let entry = parse(body, MAX_ENTRY_BYTES, "civ.trust.v1")?;
+    let receipt = app.ledger.submit(entry).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+async fn anchors(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Created, ApiError> {
+    let entry = parse(body, MAX_ENTRY_BYTES, "civ.anchor.v1")?;
+    if let (Entry::Anchor(anchor), Some(limits)) = (&entry, &app.limits) {
+        limits.check_anchor(anchor.body().signer.did())?;
+    }
+    let receipt = app.ledger.submit(entry).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}

@@ -1,0 +1,204 @@
+//! Starting real registry processes and running real wallet commands.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use civitas_core::keys::SecretKey;
+use civitas_core::note::NoteVerifier;
+use civitas_core::proof::PinnedKeys;
+
+/// The passphrase of every test wallet.
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// A registry node running as its own process.
+pub struct Registry {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Registry {
+    /// Starts `did-registry serve` on 127.0.0.1:0 with `args`, waiting for its
+    /// `listening on ADDR` line.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+        Self::try_start(data_dir, args).unwrap_or_else(|e| panic!("registry did not start: {e}"))
+    }
+
+    /// Like `start`, returning the process's stderr when it exits instead.
+    pub fn try_start(data_dir: &Path, args: &[&str]) -> Result<Self, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-did-registry"))
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next();
+            let _ = tx.send(first);
+            // Keep draining so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(Ok(line))) => {
+                let addr = line
+                    .strip_prefix("listening on ")
+                    .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+                Ok(Self {
+                    url: format!("http://{addr}"),
+                    data_dir: data_dir.to_owned(),
+                    child: Some(child),
+                })
+            }
+            _ => {
+                let _ = child.kill();
+                let output = child.wait_with_output().map_err(|e| e.to_string())?;
+                Err(String::from_utf8_lossy(&output.stderr).into_owned())
+            }
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The node's note verifier key.
+    pub async fn log_key(&self) -> NoteVerifier {
+        civitas_client::fetch_log_key(&self.url)
+            .await
+            .expect("log key")
+    }
+
+    /// A client pinned to this node's key.
+    pub async fn client(&self) -> civitas_client::RegistryClient {
+        let pins = PinnedKeys {
+            verifiers: vec![self.log_key().await],
+            min_signatures: 1,
+        };
+        civitas_client::RegistryClient::new(&self.url, pins).expect("client")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// What one wallet command did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code as the binary would give it: 0, 1, or 2 for an error.
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// The error chain, for code 2.
+    pub error: String,
+}
+
+impl Outcome {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    /// Panics unless the command succeeded.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "wallet command failed: {self:?}");
+        self
+    }
+}
+
+/// A wallet in its own directory.
+pub struct Wallet {
+    pub dir: PathBuf,
+    pub registry: String,
+}
+
+impl Wallet {
+    /// `wallet init` (minimum KDF cost) in `dir`, using `registry`.
+    pub async fn init(dir: &Path, registry: &str) -> Self {
+        let wallet = Self {
+            dir: dir.to_owned(),
+            registry: registry.to_owned(),
+        };
+        wallet.run(&["init", "--kdf", "minimum"]).await.ok();
+        wallet
+    }
+
+    /// Runs `wallet --json ARGS` in-process.
+    pub async fn run(&self, args: &[&str]) -> Outcome {
+        let mut argv = vec![
+            "wallet".to_owned(),
+            "--json".to_owned(),
+            "--wallet-dir".to_owned(),
+            self.dir.display().to_string(),
+            "--registry".to_owned(),
+            self.registry.clone(),
+        ];
+        argv.extend(args.iter().map(|s| (*s).to_owned()));
+        let cli = match <wallet_cli::Cli as clap::Parser>::try_parse_from(&argv) {
+            Ok(cli) => cli,
+            Err(e) => {
+                return Outcome {
+                    code: 2,
+                    stdout: String::new(),
+                    error: e.to_string(),
+                };
+            }
+        };
+        let env = wallet_cli::Env {
+            passphrase: Some(zeroize::Zeroizing::new(PASSPHRASE.to_owned())),
+            home: None,
+        };
+        let mut out = Vec::new();
+        let result = wallet_cli::run(cli, &env, &mut out).await;
+        let stdout = String::from_utf8_lossy(&out).into_owned();
+        match result {
+            Ok(wallet_cli::ExitStatus::Success) => Outcome {
+                code: 0,
+                stdout,
+                error: String::new(),
+            },
+            Ok(_) => Outcome {
+                code: 1,
+                stdout,
+                error: String::new(),
+            },
+            Err(e) => Outcome {
+                code: 2,
+                stdout,
+                error: format!("{e:#}"),
+            },
+        }
+    }
+
+    /// `wallet did create`; returns the DID.
+    pub async fn create_did(&self, extra: &[&str]) -> String {
+        let mut args = vec!["did", "create"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args).await.ok();
+        out.json()["did"].as_str().expect("did").to_owned()
+    }
+}
+
+/// A fresh key, for tests that build ledger objects by hand.
+pub fn key() -> SecretKey {
+    SecretKey::generate()
+}

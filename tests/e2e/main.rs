@@ -1,0 +1,6 @@
+//! End-to-end tests: real `did-registry` processes on 127.0.0.1:0 and real `wallet`
+//! commands. Tests assert problem `type`s and exit codes, never message text.
+
+mod harness;
+mod registry;
+mod wallet;
