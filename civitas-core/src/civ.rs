@@ -163,9 +163,9 @@ pub enum OpError {
     /// The signer reference is not usable.
     #[error("invalid signer: {0}")]
     Signer(String),
-    /// The signing key is marked compromised.
+    /// The signing key (multibase) is marked compromised.
     #[error("the signing key {0} is marked compromised")]
-    CompromisedKey(PublicKey),
+    CompromisedKey(String),
     /// The signature does not verify.
     #[error("the operation signature does not verify under {0}")]
     BadSignature(String),
@@ -650,7 +650,7 @@ fn apply_step(
                     ))
                 })?;
             if compromised.contains(&key) {
-                return Err(OpError::CompromisedKey(key));
+                return Err(OpError::CompromisedKey(key.to_string()));
             }
             key
         }
@@ -701,8 +701,10 @@ fn apply_step(
                 "only a rotation key may supersede an operation".to_owned(),
             ));
         };
-        if let OpSigner::RotationKey(theirs) = superseded.op.signer {
-            if mine >= theirs {
+        if let OpSigner::RotationKey(theirs) = superseded.op.signer
+            && mine >= theirs
+        {
+            {
                 return Err(OpError::ForkRefused(format!(
                     "superseding an operation signed by rotation key {theirs} needs a key of higher priority (index below {theirs}), found {mine}"
                 )));

@@ -122,13 +122,10 @@ pub fn verify_seal(
         )));
     }
     let leaf = verify_leaf("the seal", proof, checkpoint)?;
-    let seal = match Entry::parse(&leaf) {
-        Ok(Entry::Seal(seal)) => seal,
-        _ => {
-            return Err(VerifyError::Seal(
-                "the last leaf is not a civ.seal.v1 entry".to_owned(),
-            ));
-        }
+    let Ok(Entry::Seal(seal)) = Entry::parse(&leaf) else {
+        return Err(VerifyError::Seal(
+            "the last leaf is not a civ.seal.v1 entry".to_owned(),
+        ));
     };
     if checkpoint.time_ms() != Some(seal.body().time) {
         return Err(VerifyError::Seal(format!(
@@ -162,13 +159,10 @@ pub fn verify_state(
 }
 
 fn operation_of(did: &Did, leaf: &[u8], what: &str) -> Result<Signed<Operation>, VerifyError> {
-    let op = match Entry::parse(leaf) {
-        Ok(Entry::Operation(op)) => op,
-        _ => {
-            return Err(VerifyError::Mismatch(format!(
-                "the {what} leaf is not a did operation"
-            )));
-        }
+    let Ok(Entry::Operation(op)) = Entry::parse(leaf) else {
+        return Err(VerifyError::Mismatch(format!(
+            "the {what} leaf is not a did operation"
+        )));
     };
     let belongs = match &op.body().did {
         Some(named) => named == did,
@@ -261,13 +255,10 @@ pub fn verify_accreditation(
     current: bool,
 ) -> Result<Signed<TrustEntry>, VerifyError> {
     let leaf = verify_leaf("the trust entry", &item.entry, checkpoint)?;
-    let entry = match Entry::parse(&leaf) {
-        Ok(Entry::Trust(entry)) => entry,
-        _ => {
-            return Err(VerifyError::Mismatch(
-                "the leaf is not a trust entry".to_owned(),
-            ));
-        }
+    let Ok(Entry::Trust(entry)) = Entry::parse(&leaf) else {
+        return Err(VerifyError::Mismatch(
+            "the leaf is not a trust entry".to_owned(),
+        ));
     };
     let body = entry.body();
     if body.action != TrustAction::Accredit

@@ -375,13 +375,10 @@ fn open_blocking(dir: &Path, keys: NodeKeys, options: &LedgerOptions) -> Result<
         log.append(&[config.bytes(), seal.bytes()])
             .map_err(store_err)?;
     }
-    let genesis = match Entry::parse(&log.read(0).map_err(store_err)?) {
-        Ok(Entry::Config(config)) => config,
-        _ => {
-            return Err(OpenError::Replay(
-                "leaf 0 is not a civ.config.v1 entry".to_owned(),
-            ));
-        }
+    let Ok(Entry::Config(genesis)) = Entry::parse(&log.read(0).map_err(store_err)?) else {
+        return Err(OpenError::Replay(
+            "leaf 0 is not a civ.config.v1 entry".to_owned(),
+        ));
     };
     check_genesis(genesis.body(), options)?;
     let rules = Rules {

@@ -59,8 +59,10 @@ pub(crate) async fn limit_writes(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(limits) = &limits {
-        if request.method() == Method::POST {
+    if let Some(limits) = &limits
+        && request.method() == Method::POST
+    {
+        {
             let addr = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()

@@ -11,24 +11,23 @@ use civitas_core::note::NoteVerifier;
 use civitas_core::proof::PinnedKeys;
 
 /// The passphrase of every test wallet.
-pub const PASSPHRASE: &str = "correct horse battery staple";
+pub(crate) const PASSPHRASE: &str = "correct horse battery staple";
 
 /// A registry node running as its own process.
-pub struct Registry {
-    pub url: String,
-    pub data_dir: PathBuf,
+pub(crate) struct Registry {
+    pub(crate) url: String,
     child: Option<Child>,
 }
 
 impl Registry {
     /// Starts `did-registry serve` on 127.0.0.1:0 with `args`, waiting for its
     /// `listening on ADDR` line.
-    pub fn start(data_dir: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(data_dir: &Path, args: &[&str]) -> Self {
         Self::try_start(data_dir, args).unwrap_or_else(|e| panic!("registry did not start: {e}"))
     }
 
     /// Like `start`, returning the process's stderr when it exits instead.
-    pub fn try_start(data_dir: &Path, args: &[&str]) -> Result<Self, String> {
+    pub(crate) fn try_start(data_dir: &Path, args: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-did-registry"))
             .arg("serve")
             .arg("--listen")
@@ -56,7 +55,6 @@ impl Registry {
                     .ok_or_else(|| format!("unexpected first line {line:?}"))?;
                 Ok(Self {
                     url: format!("http://{addr}"),
-                    data_dir: data_dir.to_owned(),
                     child: Some(child),
                 })
             }
@@ -69,7 +67,7 @@ impl Registry {
     }
 
     /// Kills the process with SIGKILL, as a crash would.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -77,14 +75,14 @@ impl Registry {
     }
 
     /// The node's note verifier key.
-    pub async fn log_key(&self) -> NoteVerifier {
+    pub(crate) async fn log_key(&self) -> NoteVerifier {
         civitas_client::fetch_log_key(&self.url)
             .await
             .expect("log key")
     }
 
     /// A client pinned to this node's key.
-    pub async fn client(&self) -> civitas_client::RegistryClient {
+    pub(crate) async fn client(&self) -> civitas_client::RegistryClient {
         let pins = PinnedKeys {
             verifiers: vec![self.log_key().await],
             min_signatures: 1,
@@ -101,39 +99,39 @@ impl Drop for Registry {
 
 /// What one wallet command did.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Exit code as the binary would give it: 0, 1, or 2 for an error.
-    pub code: i32,
+    pub(crate) code: i32,
     /// stdout.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// The error chain, for code 2.
-    pub error: String,
+    pub(crate) error: String,
 }
 
 impl Outcome {
     /// stdout parsed as JSON.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
     }
 
     /// Panics unless the command succeeded.
     #[track_caller]
-    pub fn ok(self) -> Self {
+    pub(crate) fn ok(self) -> Self {
         assert_eq!(self.code, 0, "wallet command failed: {self:?}");
         self
     }
 }
 
 /// A wallet in its own directory.
-pub struct Wallet {
-    pub dir: PathBuf,
-    pub registry: String,
+pub(crate) struct Wallet {
+    pub(crate) dir: PathBuf,
+    pub(crate) registry: String,
 }
 
 impl Wallet {
     /// `wallet init` (minimum KDF cost) in `dir`, using `registry`.
-    pub async fn init(dir: &Path, registry: &str) -> Self {
+    pub(crate) async fn init(dir: &Path, registry: &str) -> Self {
         let wallet = Self {
             dir: dir.to_owned(),
             registry: registry.to_owned(),
@@ -143,7 +141,7 @@ impl Wallet {
     }
 
     /// Runs `wallet --json ARGS` in-process.
-    pub async fn run(&self, args: &[&str]) -> Outcome {
+    pub(crate) async fn run(&self, args: &[&str]) -> Outcome {
         let mut argv = vec![
             "wallet".to_owned(),
             "--json".to_owned(),
@@ -190,7 +188,7 @@ impl Wallet {
     }
 
     /// `wallet did create`; returns the DID.
-    pub async fn create_did(&self, extra: &[&str]) -> String {
+    pub(crate) async fn create_did(&self, extra: &[&str]) -> String {
         let mut args = vec!["did", "create"];
         args.extend_from_slice(extra);
         let out = self.run(&args).await.ok();
@@ -199,6 +197,6 @@ impl Wallet {
 }
 
 /// A fresh key, for tests that build ledger objects by hand.
-pub fn key() -> SecretKey {
+pub(crate) fn key() -> SecretKey {
     SecretKey::generate()
 }

@@ -104,9 +104,8 @@ pub(crate) struct Secrets {
 impl Secrets {
     /// The DID named, or the default one.
     pub(crate) fn pick(&self, did: Option<&str>) -> anyhow::Result<&HeldDid> {
-        let wanted = match did.or(self.default_did.as_deref()) {
-            Some(d) => d,
-            None => bail!("this wallet has no DID yet\n\nhint: run 'wallet did create'"),
+        let Some(wanted) = did.or(self.default_did.as_deref()) else {
+            bail!("this wallet has no DID yet\n\nhint: run 'wallet did create'");
         };
         self.dids.iter().find(|d| d.did == wanted).with_context(|| {
             format!("{wanted} is not a DID of this wallet\n\nhint: 'wallet did list' shows them")

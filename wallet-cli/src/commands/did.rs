@@ -560,8 +560,7 @@ async fn recover(
         .iter()
         .filter(|o| o.canonical)
         .map(|o| o.id.to_string())
-        .filter(|id| held.ops.contains(id))
-        .last()
+        .rfind(|id| held.ops.contains(id))
         .context("none of this wallet's operations is in the DID's history")?;
     let version = client
         .resolve(&did, &Version::Id(prev_id.clone()))

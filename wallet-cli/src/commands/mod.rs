@@ -130,8 +130,10 @@ impl Ctx<'_> {
         wallet: &mut Wallet,
         client: &RegistryClient,
     ) -> anyhow::Result<()> {
-        if let Some(last) = client.last_checkpoint() {
-            if wallet.config.last_checkpoint.as_ref() != Some(&last) {
+        if let Some(last) = client.last_checkpoint()
+            && wallet.config.last_checkpoint.as_ref() != Some(&last)
+        {
+            {
                 wallet.config.last_checkpoint = Some(last);
                 wallet.save_config()?;
             }
