@@ -33,6 +33,9 @@ use civitas_core::tlog;
 /// The default staleness bound: answers whose checkpoint is older are refused.
 pub const DEFAULT_STALENESS: Duration = Duration::from_secs(60);
 
+/// How far in the future a checkpoint may be dated (node and client clocks differ).
+pub const MAX_CLOCK_SKEW_MS: u64 = 30_000;
+
 /// Why a registry call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -224,7 +227,14 @@ impl RegistryClient {
         let time = checkpoint.time_ms().ok_or_else(|| {
             ClientError::Verify(VerifyError::Checkpoint("no time extension line".to_owned()))
         })?;
-        let age = now_ms().saturating_sub(time);
+        let now = now_ms();
+        if time > now.saturating_add(MAX_CLOCK_SKEW_MS) {
+            return Err(ClientError::Verify(VerifyError::Checkpoint(format!(
+                "the checkpoint is dated {} ms in the future",
+                time - now
+            ))));
+        }
+        let age = now.saturating_sub(time);
         let limit = u64::try_from(self.staleness.as_millis()).unwrap_or(u64::MAX);
         if age > limit {
             return Err(ClientError::Stale {
@@ -378,7 +388,8 @@ impl RegistryClient {
         if let Some(error) = result.did_resolution_metadata.error {
             return Err(ClientError::Resolution(error));
         }
-        let verified = proof::verify_resolution(did, &result, &self.pins)?;
+        let verified =
+            proof::verify_resolution(did, &result, &self.pins, *version == Version::Current)?;
         self.accept(verified.checkpoint.clone(), &verified.checkpoint_text)
             .await?;
         Ok(VerifiedDid {

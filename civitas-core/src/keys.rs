@@ -328,6 +328,35 @@ mod tests {
         assert!(!shown.contains("0707"));
     }
 
+    /// Key files hold the seed as base58btc, which writes each leading zero byte as '1'.
+    /// The seeds of the w3c-ccg did:key vectors (0, 1, 2, 3, 5 as 32-byte big-endian
+    /// numbers) are all leading zeros; they must survive the round trip.
+    #[test]
+    fn multibase_secret_keeps_leading_zero_bytes() {
+        let alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        for n in [0u8, 1, 2, 3, 5] {
+            let mut seed = [0u8; 32];
+            seed[31] = n;
+            let secret = SecretKey::from_bytes(&seed);
+            let expected = if n == 0 {
+                format!("z{}", "1".repeat(32))
+            } else {
+                format!("z{}{}", "1".repeat(31), &alphabet[n as usize..=n as usize])
+            };
+            assert_eq!(*secret.to_multibase_secret(), expected);
+            let back = SecretKey::from_multibase_secret(&expected).unwrap();
+            assert_eq!(*back.to_bytes(), seed);
+        }
+        // One '1' fewer is 31 bytes, not a seed.
+        assert_eq!(
+            SecretKey::from_multibase_secret(&format!("z{}", "1".repeat(31))).unwrap_err(),
+            KeyError::Length {
+                expected: 32,
+                found: 31
+            }
+        );
+    }
+
     #[test]
     fn jwk_round_trip() {
         let key = SecretKey::generate().public_key();

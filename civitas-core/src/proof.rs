@@ -13,7 +13,9 @@ use crate::civ::document_from_operation;
 use crate::did::Did;
 use crate::document::DidDocument;
 use crate::encoding;
-use crate::ledger::{Entry, ObjectId, OpKind, Operation, Seal, Signed, TrustAction, TrustEntry};
+use crate::ledger::{
+    Entry, ObjectId, OpKind, OpSigner, Operation, Seal, Signed, TrustAction, TrustEntry,
+};
 use crate::note::{Checkpoint, NoteVerifier};
 use crate::smt::{self, MapProof};
 use crate::tlog;
@@ -198,11 +200,14 @@ pub struct VerifiedResolution {
 /// Checks a did:civ resolution result against the pinned keys: checkpoint signatures, the
 /// seal, the inclusion of the operation (and of the latest operation), the state proof
 /// that the latest operation is the DID's entry, and that the document is the one the
-/// operation describes.
+/// operation describes. With `current`, the resolved version must be the DID's latest
+/// operation, or the one before a controller operation still pending (whose `prev` it is):
+/// an older version served as current is refused.
 pub fn verify_resolution(
     did: &Did,
     result: &ResolutionResult,
     pins: &PinnedKeys,
+    current: bool,
 ) -> Result<VerifiedResolution, VerifyError> {
     let proof = result.proof.as_ref().ok_or(VerifyError::NoProof)?;
     let checkpoint = open_checkpoint(&proof.checkpoint, pins)?;
@@ -216,6 +221,14 @@ pub fn verify_resolution(
             if latest_proof.index <= proof.operation.index {
                 return Err(VerifyError::Mismatch(
                     "the latest operation precedes the resolved version".to_owned(),
+                ));
+            }
+            if current
+                && !(matches!(latest.body().signer, OpSigner::ControllerKey(_))
+                    && latest.body().prev == Some(operation.id()))
+            {
+                return Err(VerifyError::Mismatch(
+                    "an older version was served as the current one".to_owned(),
                 ));
             }
             latest.id()

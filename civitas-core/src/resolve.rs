@@ -23,6 +23,9 @@ pub enum ResolutionError {
     /// The DID is malformed.
     #[error("invalid did: {0}")]
     InvalidDid(String),
+    /// The resolution options are malformed or contradict each other.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
     /// The method is not supported by this resolver.
     #[error("method not supported: {0}")]
     MethodNotSupported(String),
@@ -48,6 +51,7 @@ impl ResolutionError {
     pub fn type_uri(&self) -> &'static str {
         match self {
             Self::InvalidDid(_) => "https://www.w3.org/ns/did#INVALID_DID",
+            Self::InvalidOptions(_) => "https://www.w3.org/ns/did#INVALID_OPTIONS",
             Self::MethodNotSupported(_) => "https://www.w3.org/ns/did#METHOD_NOT_SUPPORTED",
             Self::NotFound(_) | Self::VersionNotFound(_) => "https://www.w3.org/ns/did#NOT_FOUND",
             Self::InvalidPublicKey(_) => "https://www.w3.org/ns/did#INVALID_PUBLIC_KEY",
@@ -59,7 +63,7 @@ impl ResolutionError {
     /// The HTTP status the DID Resolution HTTP binding gives this error.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidDid(_) => 400,
+            Self::InvalidDid(_) | Self::InvalidOptions(_) => 400,
             Self::MethodNotSupported(_) => 501,
             Self::NotFound(_) | Self::VersionNotFound(_) => 404,
             Self::Deactivated(_) => 410,
@@ -194,8 +198,135 @@ impl DidResolver for StaticResolver {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::fs;
+
+    use serde::Deserialize;
+
     use super::*;
+    use crate::did::DidUrl;
+    use crate::encoding;
     use crate::keys::SecretKey;
+
+    /// w3c-ccg/did-method-key test-vectors/ed25519-x25519.json (copied from shared/vectors).
+    const ED25519_VECTORS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/did-key/w3c-ccg-did-method-key.ed25519-x25519.json"
+    );
+
+    /// One vector: the seed and the expected document, keyed by the DID.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Vector {
+        seed: String,
+        did_document: VectorDocument,
+    }
+
+    /// The vector's document. Its formats differ from ours (`Ed25519VerificationKey2018`
+    /// with `publicKeyBase58`, or `JsonWebKey2020`, plus an X25519 `keyAgreement` key), so
+    /// only ids and key bytes are compared.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct VectorDocument {
+        id: String,
+        verification_method: Vec<VectorMethod>,
+        authentication: Vec<String>,
+        assertion_method: Vec<String>,
+        capability_invocation: Vec<String>,
+        capability_delegation: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct VectorMethod {
+        id: String,
+        #[serde(rename = "type")]
+        kind: String,
+        public_key_base58: Option<String>,
+        public_key_jwk: Option<Jwk>,
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        assert!(s.len().is_multiple_of(2), "odd hex length");
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// did:key v0.7 §3.2 (Read), by the §3.1.1 Document Creation Algorithm: each vector DID
+    /// resolves to one verification method, `did#<multibase value>`, holding the vector's
+    /// Ed25519 key and referenced by the four signing relationships. (The X25519
+    /// `keyAgreement` key of the vectors is not derived: Civitas uses Ed25519 only.)
+    #[test]
+    fn did_key_v0_7_3_2_read_ed25519_vectors() {
+        let vectors: BTreeMap<String, Vector> =
+            serde_json::from_str(&fs::read_to_string(ED25519_VECTORS).unwrap()).unwrap();
+        assert_eq!(vectors.len(), 5, "ed25519-x25519 vector count");
+        for (text, v) in &vectors {
+            let expected = &v.did_document;
+            assert_eq!(expected.id, *text);
+            let signing = &expected.authentication[0];
+            let vector_vm = expected
+                .verification_method
+                .iter()
+                .find(|vm| vm.id == *signing)
+                .unwrap();
+            let vector_key = match (&vector_vm.public_key_base58, &vector_vm.public_key_jwk) {
+                (Some(base58), None) => {
+                    assert_eq!(vector_vm.kind, "Ed25519VerificationKey2018", "{text}");
+                    multibase::Base::Base58Btc.decode(base58).unwrap()
+                }
+                (None, Some(jwk)) => {
+                    assert_eq!(vector_vm.kind, "JsonWebKey2020", "{text}");
+                    assert_eq!(jwk.crv, "Ed25519", "{text}");
+                    encoding::b64url_decode(&jwk.x).unwrap()
+                }
+                _ => panic!("{text}: expected exactly one public key form"),
+            };
+
+            let did: Did = text.parse().unwrap();
+            let doc = resolve_key_did(&did).unwrap();
+            assert_eq!(doc.id, did);
+            assert_eq!(doc.verification_method.len(), 1, "{text}");
+            let vm = &doc.verification_method[0];
+            assert_eq!(
+                vm.public_key_multibase.to_bytes().as_slice(),
+                vector_key,
+                "{text}"
+            );
+            assert_eq!(vm.controller, did);
+            assert_eq!(vm.id.to_string(), *signing);
+            assert_eq!(vm.id, did.with_fragment(did.method_specific_id()));
+
+            let seed: [u8; 32] = unhex(&v.seed).try_into().unwrap();
+            assert_eq!(
+                vm.public_key_multibase,
+                SecretKey::from_bytes(&seed).public_key()
+            );
+            assert_eq!(Some(vm.public_key_multibase), did.embedded_key());
+
+            let refs = |urls: &[String]| -> Vec<DidUrl> {
+                urls.iter().map(|url| url.parse().unwrap()).collect()
+            };
+            assert_eq!(doc.authentication, refs(&expected.authentication), "{text}");
+            assert_eq!(
+                doc.assertion_method,
+                refs(&expected.assertion_method),
+                "{text}"
+            );
+            assert_eq!(
+                doc.capability_invocation,
+                refs(&expected.capability_invocation),
+                "{text}"
+            );
+            assert_eq!(
+                doc.capability_delegation,
+                refs(&expected.capability_delegation),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn did_key_and_did_jwk_resolve_to_their_key() {

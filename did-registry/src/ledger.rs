@@ -173,6 +173,8 @@ pub struct Ledger {
     rules: Rules,
     verifier: NoteVerifier,
     failed: AtomicBool,
+    stop: Arc<tokio::sync::Notify>,
+    writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Counters.
     pub metrics: Metrics,
 }
@@ -220,6 +222,8 @@ impl Ledger {
             genesis: opened.genesis,
             verifier: opened.keys.verifier(),
             failed: AtomicBool::new(false),
+            stop: Arc::new(tokio::sync::Notify::new()),
+            writer: std::sync::Mutex::new(None),
             metrics: Metrics::default(),
         });
         let writer = Writer {
@@ -229,7 +233,10 @@ impl Ledger {
             keys: opened.keys,
             idle_seal: opened.idle_seal,
         };
-        tokio::spawn(writer.run(rx));
+        let handle = tokio::spawn(writer.run(rx, ledger.stop.clone()));
+        if let Ok(mut slot) = ledger.writer.lock() {
+            *slot = Some(handle);
+        }
         Ok(ledger)
     }
 
@@ -252,6 +259,17 @@ impl Ledger {
             })?;
         wait.await
             .unwrap_or_else(|_| Err(ApiError::internal("the writer stopped")))
+    }
+
+    /// Stops the writer after the block in progress and waits until the log is closed, so
+    /// the data directory can be opened again. Submissions after this are refused.
+    pub async fn close(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+        self.stop.notify_one();
+        let handle = self.writer.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
     }
 
     /// The published head, for reading.
@@ -483,12 +501,15 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Submission>, stop: Arc<tokio::sync::Notify>) {
         loop {
-            let first = match tokio::time::timeout(self.idle_seal, rx.recv()).await {
-                Ok(Some(submission)) => Some(submission),
-                Ok(None) => return,
-                Err(_) => None,
+            let first = tokio::select! {
+                () = stop.notified() => return,
+                received = tokio::time::timeout(self.idle_seal, rx.recv()) => match received {
+                    Ok(Some(submission)) => Some(submission),
+                    Ok(None) => return,
+                    Err(_) => None,
+                },
             };
             let mut batch: Vec<Submission> = first.into_iter().collect();
             while batch.len() < MAX_BLOCK_ENTRIES {

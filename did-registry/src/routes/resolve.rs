@@ -85,23 +85,9 @@ async fn resolve(
         Err(e) => return error_result(&ResolutionError::InvalidDid(e.to_string())),
     };
     if query.version_id.is_some() && query.version_time.is_some() {
-        let problem = civitas_core::problem::Problem {
-            kind: "https://www.w3.org/ns/did#INVALID_OPTIONS".to_owned(),
-            title: "INVALID_OPTIONS".to_owned(),
-            status: 400,
-            detail: "give versionId or versionTime, not both".to_owned(),
-        };
-        let result = ResolutionResult {
-            context: RESOLUTION_CONTEXT.to_owned(),
-            did_document: None,
-            did_resolution_metadata: ResolutionMetadata {
-                content_type: None,
-                error: Some(problem),
-            },
-            did_document_metadata: DocumentMetadata::default(),
-            proof: None,
-        };
-        return respond(StatusCode::BAD_REQUEST, &result);
+        return error_result(&ResolutionError::InvalidOptions(
+            "give versionId or versionTime, not both".to_owned(),
+        ));
     }
     if did.method() != Method::Civ {
         return match resolve_key_did(&did) {
@@ -130,7 +116,7 @@ async fn resolve(
     let rules = app.ledger.rules();
     let pos = if let Some(version) = &query.version_id {
         let Ok(id) = version.parse::<ObjectId>() else {
-            return error_result(&ResolutionError::InvalidDid(format!(
+            return error_result(&ResolutionError::InvalidOptions(format!(
                 "versionId {version:?} is not an object id"
             )));
         };
@@ -144,7 +130,7 @@ async fn resolve(
         }
     } else if let Some(time) = &query.version_time {
         let Some(ms) = parse_time_ms(time) else {
-            return error_result(&ResolutionError::InvalidDid(format!(
+            return error_result(&ResolutionError::InvalidOptions(format!(
                 "versionTime {time:?} is not an RFC 3339 time"
             )));
         };
@@ -166,7 +152,10 @@ async fn resolve(
             }
         }
     };
-    match build_result(&head, &record, pos) {
+    // A controller operation waiting for its window is announced on the current version.
+    let effective = record.effective_len(head.time_ms(), rules);
+    let pending = effective < record.chain.len() && pos + 1 == effective;
+    match build_result(&head, &record, pos, pending) {
         Ok((status, result)) => respond(status, &result),
         Err(e) => e.into_response(),
     }
@@ -176,6 +165,7 @@ fn build_result(
     head: &Head,
     record: &DidRecord,
     pos: usize,
+    pending: bool,
 ) -> Result<(StatusCode, ResolutionResult), ApiError> {
     let version = &record.chain[pos];
     let latest = record.chain.last().unwrap_or(version);
@@ -210,10 +200,7 @@ fn build_result(
             .iter()
             .map(ToString::to_string)
             .collect(),
-        pending_operation: (pos + 1 < record.chain.len()
-            && next.is_some_and(|n| n.id == latest.id)
-            && matches!(latest.op.signer, OpSigner::ControllerKey(_)))
-        .then(|| latest.id.to_string()),
+        pending_operation: pending.then(|| latest.id.to_string()),
     };
     let result = ResolutionResult {
         context: RESOLUTION_CONTEXT.to_owned(),

@@ -159,9 +159,9 @@ async fn list(ctx: &mut Ctx<'_>, vct: &str, at: Option<&str>) -> anyhow::Result<
         .map(|e| {
             let b = e.body();
             format!(
-                "{} up to {:?}{}\n",
+                "{} up to {}{}\n",
                 b.issuer,
-                b.max_level,
+                b.max_level.map_or_else(|| "?".to_owned(), |l| format!("{l:?}").to_lowercase()),
                 b.constraints
                     .iter()
                     .map(|c| format!("; {c}"))
