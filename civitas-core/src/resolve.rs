@@ -100,7 +100,15 @@ pub fn resolve_key_did(did: &Did) -> Result<DidDocument, ResolutionError> {
     let value: Value = serde_json::from_slice(&output.document).map_err(|e| {
         ResolutionError::Internal(format!("the did:key/did:jwk document is not json: {e}"))
     })?;
-    document_from_method_output(did, &value)
+    let mut doc = document_from_method_output(did, &value)?;
+    if did.method() == Method::Key {
+        // did-method-key lists the key under authentication and assertionMethod only; the
+        // did:key spec (v0.7 §3.1.1 step 7) also lists it under capabilityInvocation and
+        // capabilityDelegation, as did-jwk does for did:jwk.
+        doc.capability_invocation.clone_from(&doc.authentication);
+        doc.capability_delegation.clone_from(&doc.authentication);
+    }
+    Ok(doc)
 }
 
 /// Turns the JSON-LD document ssi produced into a Civitas document, keeping the
@@ -342,6 +350,8 @@ mod tests {
             assert_eq!(vm.public_key_multibase, key);
             assert!(doc.authentication.contains(&vm.id));
             assert!(doc.assertion_method.contains(&vm.id));
+            assert!(doc.capability_invocation.contains(&vm.id));
+            assert!(doc.capability_delegation.contains(&vm.id));
         }
     }
 

@@ -161,7 +161,8 @@ async fn list(ctx: &mut Ctx<'_>, vct: &str, at: Option<&str>) -> anyhow::Result<
             format!(
                 "{} up to {}{}\n",
                 b.issuer,
-                b.max_level.map_or_else(|| "?".to_owned(), |l| format!("{l:?}").to_lowercase()),
+                b.max_level
+                    .map_or_else(|| "?".to_owned(), |l| format!("{l:?}").to_lowercase()),
                 b.constraints
                     .iter()
                     .map(|c| format!("; {c}"))
