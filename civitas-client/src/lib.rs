@@ -297,13 +297,27 @@ impl RegistryClient {
         if small.size() == 0 {
             return Ok(());
         }
-        let body: ConsistencyProofBody = self
+        let body: ConsistencyProofBody = match self
             .get_json(&format!(
                 "/log/proof/consistency?from={}&to={}",
                 small.size(),
                 large.size()
             ))
-            .await?;
+            .await
+        {
+            Ok(body) => body,
+            // A log never shrinks: a registry that cannot prove its tree of the larger size
+            // extends the smaller one no longer has the history it signed.
+            Err(ClientError::Rejected(problem)) => {
+                return Err(inconsistent(format!(
+                    "the registry cannot prove consistency from size {} to {}: {}",
+                    small.size(),
+                    large.size(),
+                    problem.detail
+                )));
+            }
+            Err(other) => return Err(other),
+        };
         let path = body
             .proof
             .iter()

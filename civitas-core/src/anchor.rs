@@ -127,3 +127,144 @@ pub fn apply_anchor(
         time_ms,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::civ::{DidRecord, apply_operation};
+    use crate::did::Did;
+    use crate::keys::SecretKey;
+    use crate::ledger::{Digest, OpKind, OpSigner, OpVerificationMethod, Operation};
+
+    const RULES: Rules = Rules {
+        recovery_window_ms: 1_000,
+    };
+
+    #[derive(Default)]
+    struct Ledger {
+        dids: HashMap<Did, DidRecord>,
+        streams: HashMap<String, StreamHead>,
+    }
+
+    impl DidLookup for Ledger {
+        fn did_record(&self, did: &Did) -> Option<DidRecord> {
+            self.dids.get(did).cloned()
+        }
+    }
+
+    impl AnchorLookup for Ledger {
+        fn stream_head(&self, stream: &str) -> Option<StreamHead> {
+            self.streams.get(stream).cloned()
+        }
+    }
+
+    fn publish(ledger: &mut Ledger, key: &SecretKey) -> Did {
+        let rotation = SecretKey::generate();
+        let op = Operation {
+            op: OpKind::Create,
+            did: None,
+            prev: None,
+            verification_methods: vec![OpVerificationMethod {
+                id: "key-1".to_owned(),
+                public_key_multibase: key.public_key(),
+            }],
+            authentication: vec!["key-1".to_owned()],
+            assertion_method: vec!["key-1".to_owned()],
+            capability_invocation: Vec::new(),
+            capability_delegation: Vec::new(),
+            services: Vec::new(),
+            controller: None,
+            controller_sig: None,
+            rotation_keys: vec![rotation.public_key()],
+            retired_keys: Vec::new(),
+            signer: OpSigner::RotationKey(0),
+        };
+        let applied = apply_operation(ledger, &Signed::sign(op, &rotation), 1, 0, &RULES).unwrap();
+        let did = applied.record.did.clone();
+        ledger.dids.insert(did.clone(), applied.record);
+        did
+    }
+
+    fn anchor(did: &Did, name: &str, seq: u64, prev: Option<ObjectId>) -> Anchor {
+        Anchor {
+            kind: crate::ledger::AnchorKind::StatusList,
+            stream: format!("{did}/{name}"),
+            seq,
+            prev,
+            root: Digest([7; 32]),
+            first: None,
+            last: None,
+            signer: did.with_fragment("key-1"),
+        }
+    }
+
+    #[test]
+    fn a_stream_continues_by_seq_and_prev() {
+        let mut ledger = Ledger::default();
+        let key = SecretKey::generate();
+        let did = publish(&mut ledger, &key);
+        let first = Signed::sign(anchor(&did, "status-1", 1, None), &key);
+        let head = apply_anchor(&ledger, &first, 10, 5, &RULES).unwrap();
+        assert_eq!(head.seq, 1);
+        ledger.streams.insert(first.body().stream.clone(), head);
+        // Replaying seq 1, skipping to 3, or a wrong prev: refused.
+        assert!(matches!(
+            apply_anchor(&ledger, &first, 11, 6, &RULES),
+            Err(AnchorError::Sequence { .. })
+        ));
+        let skip = Signed::sign(anchor(&did, "status-1", 3, Some(first.id())), &key);
+        assert!(matches!(
+            apply_anchor(&ledger, &skip, 11, 6, &RULES),
+            Err(AnchorError::Sequence { .. })
+        ));
+        let second = Signed::sign(anchor(&did, "status-1", 2, Some(first.id())), &key);
+        assert_eq!(
+            apply_anchor(&ledger, &second, 11, 6, &RULES).unwrap().seq,
+            2
+        );
+    }
+
+    #[test]
+    fn only_the_owner_writes_its_streams() {
+        let mut ledger = Ledger::default();
+        let key = SecretKey::generate();
+        let did = publish(&mut ledger, &key);
+        let other_key = SecretKey::generate();
+        let other = publish(&mut ledger, &other_key);
+        // Another DID's stream name.
+        let mut foreign = anchor(&other, "audit", 1, None);
+        foreign.stream = format!("{did}/audit");
+        let foreign = Signed::sign(foreign, &other_key);
+        assert!(matches!(
+            apply_anchor(&ledger, &foreign, 10, 1, &RULES),
+            Err(AnchorError::Stream(_))
+        ));
+        // The owner's name, someone else's key.
+        let forged = Signed::sign(anchor(&did, "audit", 1, None), &other_key);
+        assert_eq!(
+            apply_anchor(&ledger, &forged, 10, 1, &RULES),
+            Err(AnchorError::BadSignature)
+        );
+        // Malformed stream names.
+        for name in ["", "a/b", "x y"] {
+            let bad = Signed::sign(anchor(&did, name, 1, None), &key);
+            assert!(
+                matches!(
+                    apply_anchor(&ledger, &bad, 10, 1, &RULES),
+                    Err(AnchorError::Stream(_))
+                ),
+                "{name:?}"
+            );
+        }
+        // An inconsistent range.
+        let mut range = anchor(&did, "audit", 1, None);
+        range.first = Some(10);
+        let range = Signed::sign(range, &key);
+        assert_eq!(
+            apply_anchor(&ledger, &range, 10, 1, &RULES),
+            Err(AnchorError::Range)
+        );
+    }
+}

@@ -781,3 +781,489 @@ fn check_retirement(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::keys::SecretKey;
+    use crate::ledger::{ControllerSig, OpVerificationMethod, RetiredKey};
+
+    const RULES: Rules = Rules {
+        recovery_window_ms: 1_000,
+    };
+
+    #[derive(Default)]
+    struct Ledger {
+        dids: HashMap<Did, DidRecord>,
+        next_index: u64,
+    }
+
+    impl DidLookup for Ledger {
+        fn did_record(&self, did: &Did) -> Option<DidRecord> {
+            self.dids.get(did).cloned()
+        }
+    }
+
+    impl Ledger {
+        fn apply(&mut self, op: &Signed<Operation>, time: u64) -> Result<Transition, OpError> {
+            self.next_index += 1;
+            let applied = apply_operation(self, op, time, self.next_index, &RULES)?;
+            self.dids.insert(applied.record.did.clone(), applied.record);
+            Ok(applied.transition)
+        }
+    }
+
+    /// A DID's keys: rotation keys [recovery, everyday], and key-1.
+    struct Keys {
+        recovery: SecretKey,
+        everyday: SecretKey,
+        vm: SecretKey,
+    }
+
+    fn keys() -> Keys {
+        Keys {
+            recovery: SecretKey::generate(),
+            everyday: SecretKey::generate(),
+            vm: SecretKey::generate(),
+        }
+    }
+
+    fn create(k: &Keys) -> Signed<Operation> {
+        let op = Operation {
+            op: OpKind::Create,
+            did: None,
+            prev: None,
+            verification_methods: vec![OpVerificationMethod {
+                id: "key-1".to_owned(),
+                public_key_multibase: k.vm.public_key(),
+            }],
+            authentication: vec!["key-1".to_owned()],
+            assertion_method: vec!["key-1".to_owned()],
+            capability_invocation: vec!["key-1".to_owned()],
+            capability_delegation: Vec::new(),
+            services: Vec::new(),
+            controller: None,
+            controller_sig: None,
+            rotation_keys: vec![k.recovery.public_key(), k.everyday.public_key()],
+            retired_keys: Vec::new(),
+            signer: OpSigner::RotationKey(1),
+        };
+        Signed::sign(op, &k.everyday)
+    }
+
+    fn did_of(op: &Signed<Operation>) -> Did {
+        Did::civ_from_genesis_hash(op.id().digest())
+    }
+
+    /// An update after `prev` replacing key-1 with `new_vm` (old key retired as `status`),
+    /// signed by rotation key `index`.
+    fn rotate(
+        k: &Keys,
+        did: &Did,
+        prev: &Signed<Operation>,
+        new_vm: &SecretKey,
+        status: KeyStatus,
+        index: u8,
+    ) -> Signed<Operation> {
+        let mut body = prev.body().clone();
+        let old = body.verification_methods[0].public_key_multibase;
+        body.op = OpKind::Update;
+        body.did = Some(did.clone());
+        body.prev = Some(prev.id());
+        body.verification_methods[0].public_key_multibase = new_vm.public_key();
+        body.retired_keys = vec![RetiredKey { key: old, status }];
+        body.controller_sig = None;
+        body.signer = OpSigner::RotationKey(index);
+        Signed::sign(body, if index == 0 { &k.recovery } else { &k.everyday })
+    }
+
+    #[test]
+    fn create_derives_the_did_and_refuses_duplicates() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let op = create(&k);
+        assert_eq!(ledger.apply(&op, 10), Ok(Transition::Created));
+        let did = did_of(&op);
+        assert_eq!(ledger.did_record(&did).unwrap().chain.len(), 1);
+        assert_eq!(ledger.apply(&op, 11), Err(OpError::AlreadyExists(did)));
+    }
+
+    #[test]
+    fn state_rules_are_enforced() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let mut body = create(&k).body().clone();
+        body.rotation_keys.push(k.vm.public_key());
+        let reused = Signed::sign(body, &k.everyday);
+        assert!(matches!(
+            ledger.apply(&reused, 1),
+            Err(OpError::InvalidState(_))
+        ));
+
+        let mut body = create(&k).body().clone();
+        body.authentication = vec!["key-9".to_owned()];
+        assert!(matches!(
+            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            Err(OpError::InvalidState(_))
+        ));
+
+        let mut body = create(&k).body().clone();
+        body.services = vec![crate::ledger::OpService {
+            id: "s".to_owned(),
+            kind: "PersonalData".to_owned(),
+            service_endpoint: "https://x.example".to_owned(),
+        }];
+        assert!(matches!(
+            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            Err(OpError::InvalidState(_))
+        ));
+
+        let mut body = create(&k).body().clone();
+        body.services = vec![crate::ledger::OpService {
+            id: "s".to_owned(),
+            kind: "OID4VCI".to_owned(),
+            service_endpoint: "http://issuer.example".to_owned(),
+        }];
+        assert!(matches!(
+            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            Err(OpError::InvalidState(_))
+        ));
+
+        let mut body = create(&k).body().clone();
+        body.signer = OpSigner::RotationKey(0);
+        assert!(matches!(
+            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            Err(OpError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn updates_chain_and_retire_keys_exactly() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let genesis = create(&k);
+        let did = did_of(&genesis);
+        ledger.apply(&genesis, 10).unwrap();
+        let new_vm = SecretKey::generate();
+
+        // The leaving key must be listed.
+        let mut unlisted = rotate(&k, &did, &genesis, &new_vm, KeyStatus::Rotated, 1)
+            .body()
+            .clone();
+        unlisted.retired_keys.clear();
+        assert!(matches!(
+            ledger.apply(&Signed::sign(unlisted, &k.everyday), 11),
+            Err(OpError::Retirement(_))
+        ));
+
+        let step = rotate(&k, &did, &genesis, &new_vm, KeyStatus::Rotated, 1);
+        assert_eq!(ledger.apply(&step, 12), Ok(Transition::Appended));
+        let record = ledger.did_record(&did).unwrap();
+        assert_eq!(
+            record.document_at(1).verification_method[0].public_key_multibase,
+            new_vm.public_key()
+        );
+        assert_eq!(
+            record.document_at(0).verification_method[0].public_key_multibase,
+            k.vm.public_key()
+        );
+
+        // A retired key never comes back.
+        let back = rotate(&k, &did, &step, &k.vm, KeyStatus::Rotated, 1);
+        assert!(matches!(
+            ledger.apply(&back, 13),
+            Err(OpError::Retirement(_))
+        ));
+
+        // An unknown prev.
+        let mut orphan = step.body().clone();
+        orphan.prev = Some(ObjectId::from_digest([1; 32]));
+        assert!(matches!(
+            ledger.apply(&Signed::sign(orphan, &k.everyday), 14),
+            Err(OpError::UnknownPrev { .. })
+        ));
+    }
+
+    #[test]
+    fn recovery_supersedes_within_the_window_with_higher_priority_only() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let genesis = create(&k);
+        let did = did_of(&genesis);
+        ledger.apply(&genesis, 10).unwrap();
+        let thief = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        );
+        ledger.apply(&thief, 100).unwrap();
+
+        // Same priority: refused.
+        let same = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        );
+        assert!(matches!(
+            ledger.apply(&same, 200),
+            Err(OpError::ForkRefused(_))
+        ));
+        // Higher priority, within the window: the thief's operation is nullified.
+        let recovery = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Compromised,
+            0,
+        );
+        assert_eq!(
+            ledger.apply(&recovery, 300),
+            Ok(Transition::Recovered(vec![thief.id()]))
+        );
+        let record = ledger.did_record(&did).unwrap();
+        assert_eq!(record.head().unwrap().id, recovery.id());
+        assert_eq!(record.nullified[0].0.id, thief.id());
+        assert!(record.is_compromised(&k.vm.public_key()));
+
+        // After the window, even the recovery key cannot fork.
+        let next = rotate(
+            &k,
+            &did,
+            &recovery,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        );
+        ledger.apply(&next, 400).unwrap();
+        let late = rotate(
+            &k,
+            &did,
+            &recovery,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            0,
+        );
+        assert!(matches!(
+            ledger.apply(&late, 400 + RULES.recovery_window_ms),
+            Err(OpError::ForkRefused(_))
+        ));
+    }
+
+    #[test]
+    fn a_thief_cannot_lock_out_the_recovery_key_by_marking_it() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let genesis = create(&k);
+        let did = did_of(&genesis);
+        ledger.apply(&genesis, 10).unwrap();
+        // The thief replaces the recovery key and marks it compromised.
+        let mut body = genesis.body().clone();
+        let thief_key = SecretKey::generate();
+        body.op = OpKind::Update;
+        body.did = Some(did.clone());
+        body.prev = Some(genesis.id());
+        body.rotation_keys[0] = thief_key.public_key();
+        body.retired_keys = vec![RetiredKey {
+            key: k.recovery.public_key(),
+            status: KeyStatus::Compromised,
+        }];
+        body.signer = OpSigner::RotationKey(1);
+        let theft = Signed::sign(body, &k.everyday);
+        ledger.apply(&theft, 100).unwrap();
+        // The owner's recovery still supersedes it.
+        let recovery = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Compromised,
+            0,
+        );
+        assert!(matches!(
+            ledger.apply(&recovery, 200),
+            Ok(Transition::Recovered(_))
+        ));
+    }
+
+    #[test]
+    fn deactivation_is_final_after_the_window() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let genesis = create(&k);
+        let did = did_of(&genesis);
+        ledger.apply(&genesis, 10).unwrap();
+        let mut body = genesis.body().clone();
+        body.op = OpKind::Deactivate;
+        body.did = Some(did.clone());
+        body.prev = Some(genesis.id());
+        body.verification_methods.clear();
+        body.authentication.clear();
+        body.assertion_method.clear();
+        body.capability_invocation.clear();
+        body.rotation_keys.clear();
+        body.signer = OpSigner::RotationKey(1);
+        let end = Signed::sign(body, &k.everyday);
+        ledger.apply(&end, 100).unwrap();
+        assert!(ledger.did_record(&did).unwrap().is_deactivated());
+        let mut after = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        )
+        .body()
+        .clone();
+        after.prev = Some(end.id());
+        let after = Signed::sign(after, &k.everyday);
+        assert!(matches!(
+            ledger.apply(&after, 200),
+            Err(OpError::Deactivated(_))
+        ));
+        let late = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            0,
+        );
+        assert!(matches!(
+            ledger.apply(&late, 100 + RULES.recovery_window_ms),
+            Err(OpError::ForkRefused(_))
+        ));
+        // Within the window the recovery key could still have undone it.
+        let mut ledger2 = Ledger::default();
+        ledger2.apply(&genesis, 10).unwrap();
+        ledger2.apply(&end, 100).unwrap();
+        assert!(matches!(
+            ledger2.apply(&late, 500),
+            Ok(Transition::Recovered(_))
+        ));
+    }
+
+    #[test]
+    fn controller_operations_wait_for_the_window_and_can_be_cancelled() {
+        let mut ledger = Ledger::default();
+        let ck = keys();
+        let controller_op = create(&ck);
+        let controller = did_of(&controller_op);
+        ledger.apply(&controller_op, 10).unwrap();
+
+        let k = keys();
+        let mut body = create(&k).body().clone();
+        body.controller = Some(controller.clone());
+        // Without a countersignature: refused.
+        assert!(matches!(
+            ledger.apply(&Signed::sign(body.clone(), &k.everyday), 11),
+            Err(OpError::Controller(_))
+        ));
+        let url = controller.with_fragment("key-1");
+        body.controller_sig = Some(ControllerSig {
+            key: url.clone(),
+            sig: encoding::b64url(&ck.vm.sign(&body.controller_signing_input())),
+        });
+        let genesis = Signed::sign(body, &k.everyday);
+        let did = did_of(&genesis);
+        ledger.apply(&genesis, 20).unwrap();
+
+        // The controller rotates the DID's key: pending for one window.
+        let mut step = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        )
+        .body()
+        .clone();
+        step.signer = OpSigner::ControllerKey(url);
+        let by_controller = Signed::sign(step, &ck.vm);
+        ledger.apply(&by_controller, 100).unwrap();
+        let record = ledger.did_record(&did).unwrap();
+        assert_eq!(
+            record.effective_len(500, &RULES),
+            1,
+            "pending within the window"
+        );
+        assert_eq!(
+            record.effective_len(100 + RULES.recovery_window_ms, &RULES),
+            2
+        );
+        // Ordinary steps wait while it is pending.
+        let blocked = rotate(
+            &k,
+            &did,
+            &by_controller,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        );
+        assert!(matches!(
+            ledger.apply(&blocked, 200),
+            Err(OpError::ControllerPending(_))
+        ));
+        // Any rotation key cancels it by forking from its prev.
+        let cancel = rotate(
+            &k,
+            &did,
+            &genesis,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        );
+        assert_eq!(
+            ledger.apply(&cancel, 300),
+            Ok(Transition::Recovered(vec![by_controller.id()]))
+        );
+    }
+
+    #[test]
+    fn compromised_keys_sign_nothing() {
+        let mut ledger = Ledger::default();
+        let k = keys();
+        let genesis = create(&k);
+        let did = did_of(&genesis);
+        ledger.apply(&genesis, 10).unwrap();
+        // The everyday rotation key is replaced and marked compromised by the recovery key.
+        let mut body = genesis.body().clone();
+        let fresh = SecretKey::generate();
+        body.op = OpKind::Update;
+        body.did = Some(did.clone());
+        body.prev = Some(genesis.id());
+        body.rotation_keys[1] = fresh.public_key();
+        body.retired_keys = vec![RetiredKey {
+            key: k.everyday.public_key(),
+            status: KeyStatus::Compromised,
+        }];
+        body.signer = OpSigner::RotationKey(0);
+        let step = Signed::sign(body, &k.recovery);
+        ledger.apply(&step, 100).unwrap();
+        let record = ledger.did_record(&did).unwrap();
+        assert!(record.is_compromised(&k.everyday.public_key()));
+        // The old key can no longer sign at its old index (it is not a rotation key any more).
+        let stale = rotate(
+            &k,
+            &did,
+            &step,
+            &SecretKey::generate(),
+            KeyStatus::Rotated,
+            1,
+        );
+        assert!(matches!(
+            ledger.apply(&stale, 200),
+            Err(OpError::BadSignature(_))
+        ));
+    }
+}

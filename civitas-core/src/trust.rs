@@ -272,3 +272,245 @@ pub fn apply_trust(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::civ::{DidRecord, apply_operation};
+    use crate::constraint::Constraint;
+    use crate::keys::SecretKey;
+    use crate::ledger::{Classification, OpKind, OpSigner, OpVerificationMethod, Operation};
+
+    const RULES: Rules = Rules {
+        recovery_window_ms: 1_000,
+    };
+
+    #[derive(Default)]
+    struct Ledger {
+        dids: HashMap<Did, DidRecord>,
+        trust: HashMap<(Did, String), TrustRecord>,
+        roots: Vec<Did>,
+        root_history: TrustRecord,
+    }
+
+    impl DidLookup for Ledger {
+        fn did_record(&self, did: &Did) -> Option<DidRecord> {
+            self.dids.get(did).cloned()
+        }
+    }
+
+    impl TrustLookup for Ledger {
+        fn trust_record(&self, issuer: &Did, vct: &str) -> Option<TrustRecord> {
+            self.trust.get(&(issuer.clone(), vct.to_owned())).cloned()
+        }
+        fn roots(&self) -> Roots {
+            Roots {
+                current: self.roots.clone(),
+                history: self.root_history.clone(),
+            }
+        }
+    }
+
+    impl Ledger {
+        /// Publishes a DID whose key-1 is `key`; returns its DID.
+        fn publish(&mut self, key: &SecretKey) -> Did {
+            let rotation = SecretKey::generate();
+            let op = Operation {
+                op: OpKind::Create,
+                did: None,
+                prev: None,
+                verification_methods: vec![OpVerificationMethod {
+                    id: "key-1".to_owned(),
+                    public_key_multibase: key.public_key(),
+                }],
+                authentication: vec!["key-1".to_owned()],
+                assertion_method: vec!["key-1".to_owned()],
+                capability_invocation: vec!["key-1".to_owned()],
+                capability_delegation: Vec::new(),
+                services: Vec::new(),
+                controller: None,
+                controller_sig: None,
+                rotation_keys: vec![rotation.public_key()],
+                retired_keys: Vec::new(),
+                signer: OpSigner::RotationKey(0),
+            };
+            let signed = Signed::sign(op, &rotation);
+            let applied = apply_operation(self, &signed, 1, 0, &RULES).unwrap();
+            let did = applied.record.did.clone();
+            self.dids.insert(did.clone(), applied.record);
+            did
+        }
+
+        fn apply(&mut self, entry: &Signed<TrustEntry>, time: u64) -> Result<(), TrustError> {
+            match apply_trust(self, entry, time, 0, &RULES)? {
+                TrustChange::Accreditation {
+                    issuer,
+                    vct,
+                    record,
+                } => {
+                    self.trust.insert((issuer, vct), record);
+                }
+                TrustChange::Roots(roots) => {
+                    self.roots = roots.current;
+                    self.root_history = roots.history;
+                }
+            }
+            Ok(())
+        }
+
+        fn head(&self, issuer: &Did, vct: &str) -> Option<ObjectId> {
+            self.trust_record(issuer, vct)?.head().map(|h| h.id)
+        }
+    }
+
+    fn entry(action: TrustAction, issuer: &Did, prev: Option<ObjectId>, root: &Did) -> TrustEntry {
+        TrustEntry {
+            action,
+            issuer: issuer.clone(),
+            vct: Some("ResidentIdentity".to_owned()),
+            max_level: (action == TrustAction::Accredit).then_some(Classification::Sensitive),
+            constraints: Vec::new(),
+            prospective: false,
+            prev,
+            signer: root.with_fragment("key-1"),
+        }
+    }
+
+    fn setup() -> (Ledger, SecretKey, Did, Did) {
+        let mut ledger = Ledger::default();
+        let root_key = SecretKey::generate();
+        let root = ledger.publish(&root_key);
+        ledger.roots = vec![root.clone()];
+        let issuer = ledger.publish(&SecretKey::generate());
+        (ledger, root_key, root, issuer)
+    }
+
+    #[test]
+    fn a_root_accredits_and_a_retroactive_withdrawal_reaches_back() {
+        let (mut ledger, key, root, issuer) = setup();
+        let accredit = Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key);
+        ledger.apply(&accredit, 100).unwrap();
+        let record = ledger.trust_record(&issuer, "ResidentIdentity").unwrap();
+        assert!(record.current().is_some());
+        assert!(record.accredited_at(150).is_some());
+        assert!(
+            record.accredited_at(50).is_none(),
+            "not accredited before the entry"
+        );
+
+        let prev = ledger.head(&issuer, "ResidentIdentity");
+        let withdraw = Signed::sign(entry(TrustAction::Withdraw, &issuer, prev, &root), &key);
+        ledger.apply(&withdraw, 200).unwrap();
+        let record = ledger.trust_record(&issuer, "ResidentIdentity").unwrap();
+        assert!(record.current().is_none());
+        assert!(
+            record.accredited_at(150).is_none(),
+            "retroactive by default"
+        );
+    }
+
+    #[test]
+    fn a_prospective_withdrawal_keeps_the_past() {
+        let (mut ledger, key, root, issuer) = setup();
+        ledger
+            .apply(
+                &Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key),
+                100,
+            )
+            .unwrap();
+        let mut withdraw = entry(
+            TrustAction::Withdraw,
+            &issuer,
+            ledger.head(&issuer, "ResidentIdentity"),
+            &root,
+        );
+        withdraw.prospective = true;
+        ledger.apply(&Signed::sign(withdraw, &key), 200).unwrap();
+        let record = ledger.trust_record(&issuer, "ResidentIdentity").unwrap();
+        assert!(record.accredited_at(150).is_some());
+        assert!(record.accredited_at(250).is_none());
+    }
+
+    #[test]
+    fn refusals_are_precise() {
+        let (mut ledger, key, root, issuer) = setup();
+        // Not a root.
+        let outsider_key = SecretKey::generate();
+        let outsider = ledger.publish(&outsider_key);
+        let by_outsider = Signed::sign(
+            entry(TrustAction::Accredit, &issuer, None, &outsider),
+            &outsider_key,
+        );
+        assert!(matches!(
+            ledger.apply(&by_outsider, 10),
+            Err(TrustError::NotRoot(_))
+        ));
+        // A root's name with another key.
+        let forged = Signed::sign(
+            entry(TrustAction::Accredit, &issuer, None, &root),
+            &outsider_key,
+        );
+        assert_eq!(ledger.apply(&forged, 10), Err(TrustError::BadSignature));
+        // Nothing to withdraw yet.
+        let early = Signed::sign(entry(TrustAction::Withdraw, &issuer, None, &root), &key);
+        assert!(matches!(
+            ledger.apply(&early, 10),
+            Err(TrustError::NothingToWithdraw(_))
+        ));
+        // Accredit needs maxLevel; constraints must be well-formed.
+        let mut no_level = entry(TrustAction::Accredit, &issuer, None, &root);
+        no_level.max_level = None;
+        assert!(matches!(
+            ledger.apply(&Signed::sign(no_level, &key), 10),
+            Err(TrustError::Malformed(_))
+        ));
+        let mut bad_constraint = entry(TrustAction::Accredit, &issuer, None, &root);
+        bad_constraint.constraints = vec![Constraint {
+            claim: "jurisdiction".to_owned(),
+            op: crate::constraint::Op::In,
+            value: serde_json::json!("310000"),
+        }];
+        assert!(matches!(
+            ledger.apply(&Signed::sign(bad_constraint, &key), 10),
+            Err(TrustError::Malformed(_))
+        ));
+        // A stale prev.
+        ledger
+            .apply(
+                &Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key),
+                10,
+            )
+            .unwrap();
+        let stale = Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key);
+        assert!(matches!(
+            ledger.apply(&stale, 20),
+            Err(TrustError::Prev { .. })
+        ));
+    }
+
+    #[test]
+    fn roots_change_only_through_a_root_and_never_to_none() {
+        let (mut ledger, key, root, issuer) = setup();
+        let mut add = entry(TrustAction::AddRoot, &issuer, None, &root);
+        add.vct = None;
+        add.max_level = None;
+        ledger.apply(&Signed::sign(add, &key), 10).unwrap();
+        assert_eq!(ledger.roots, vec![root.clone(), issuer.clone()]);
+        let prev = ledger.root_history.head().map(|h| h.id);
+        let mut remove = entry(TrustAction::RemoveRoot, &issuer, prev, &root);
+        remove.vct = None;
+        remove.max_level = None;
+        ledger.apply(&Signed::sign(remove, &key), 20).unwrap();
+        assert_eq!(ledger.roots, vec![root.clone()]);
+        let prev = ledger.root_history.head().map(|h| h.id);
+        let mut last = entry(TrustAction::RemoveRoot, &root, prev, &root);
+        last.vct = None;
+        last.max_level = None;
+        assert!(matches!(
+            ledger.apply(&Signed::sign(last, &key), 30),
+            Err(TrustError::Malformed(_))
+        ));
+    }
+}

@@ -220,3 +220,48 @@ async fn root_authority_named_before_publication_accredits_and_withdraws() {
         .json();
     assert_eq!(after["issuers"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_verify_fails_loudly_when_the_registry_rewrites_history() {
+    let tmp = TempDir::new().unwrap();
+    let honest_dir = tmp.path().join("honest");
+    let mut honest = Registry::start(&honest_dir, &[]);
+    let wallet = Wallet::init(&tmp.path().join("w"), &honest.url).await;
+    wallet.create_did(&[]).await;
+    let first = wallet.run(&["log", "verify"]).await.ok().json();
+    honest.kill9();
+
+    // The operator starts a new ledger under the same keys: same pinned note key, other
+    // history. It grows past the size the wallet saw, so only consistency can tell.
+    let forged_dir = tmp.path().join("forged");
+    std::fs::create_dir_all(&forged_dir).unwrap();
+    for file in ["note.key", "ledger.key"] {
+        std::fs::copy(honest_dir.join(file), forged_dir.join(file)).unwrap();
+    }
+    let forged = Registry::start(&forged_dir, &[]);
+    let other = Wallet::init(&tmp.path().join("other"), &forged.url).await;
+    for _ in 0..3 {
+        other.create_did(&[]).await;
+    }
+    let moved = Wallet {
+        dir: wallet.dir.clone(),
+        registry: forged.url.clone(),
+    };
+    let verdict = moved.run(&["log", "verify"]).await;
+    assert_eq!(verdict.code, 1, "{verdict:?}");
+    assert_eq!(verdict.json()["verified"], false);
+    assert!(first["size"].as_u64().unwrap() > 0);
+
+    // A registry that shrinks below what the wallet saw fails the same way.
+    let fresh_dir = tmp.path().join("fresh");
+    std::fs::create_dir_all(&fresh_dir).unwrap();
+    for file in ["note.key", "ledger.key"] {
+        std::fs::copy(honest_dir.join(file), fresh_dir.join(file)).unwrap();
+    }
+    let fresh = Registry::start(&fresh_dir, &[]);
+    let moved = Wallet {
+        dir: wallet.dir.clone(),
+        registry: fresh.url.clone(),
+    };
+    assert_eq!(moved.run(&["log", "verify"]).await.code, 1);
+}

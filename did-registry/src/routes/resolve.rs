@@ -155,7 +155,7 @@ async fn resolve(
     // A controller operation waiting for its window is announced on the current version.
     let effective = record.effective_len(head.time_ms(), rules);
     let pending = effective < record.chain.len() && pos + 1 == effective;
-    match build_result(&head, &record, pos, pending) {
+    match build_result(&head, app.ledger.log(), &record, pos, pending) {
         Ok((status, result)) => respond(status, &result),
         Err(e) => e.into_response(),
     }
@@ -163,15 +163,17 @@ async fn resolve(
 
 fn build_result(
     head: &Head,
+    log: &civitas_store::LogReader,
     record: &DidRecord,
     pos: usize,
     pending: bool,
 ) -> Result<(StatusCode, ResolutionResult), ApiError> {
     let version = &record.chain[pos];
     let latest = record.chain.last().unwrap_or(version);
+    // The leaf bytes come from the log itself (a page-cache read), never re-encoded.
     let leaf = |h: &HistoryOp| -> Result<_, ApiError> {
-        let signed = h.signed().map_err(ApiError::internal)?;
-        head.leaf_proof(h.index, signed.bytes())
+        let bytes = log.read(h.index).map_err(ApiError::internal)?;
+        head.leaf_proof(h.index, &bytes)
     };
     let deactivated = version.op.op == OpKind::Deactivate;
     let next = record.chain.get(pos + 1);
