@@ -482,7 +482,7 @@ pub fn apply_operation(
         index,
     };
     match body.op {
-        OpKind::Create => apply_create(lookup, op, history),
+        OpKind::Create => apply_create(lookup, op, history, rules),
         OpKind::Update | OpKind::Deactivate => apply_step(lookup, op, history, rules),
     }
 }
@@ -491,6 +491,7 @@ fn apply_create(
     lookup: &dyn DidLookup,
     op: &Signed<Operation>,
     history: HistoryOp,
+    rules: &Rules,
 ) -> Result<Applied, OpError> {
     let body = op.body();
     if body.did.is_some() || body.prev.is_some() {
@@ -522,7 +523,7 @@ fn apply_create(
     })?;
     op.verify(key)
         .map_err(|_| OpError::BadSignature(format!("rotation key {i}")))?;
-    check_controller(lookup, &did, body, None)?;
+    check_controller(lookup, &did, body, None, history.time_ms, rules)?;
     Ok(Applied {
         record: DidRecord {
             did,
@@ -540,6 +541,8 @@ fn check_controller(
     did: &Did,
     body: &Operation,
     previous: Option<&Did>,
+    time_ms: u64,
+    rules: &Rules,
 ) -> Result<(), OpError> {
     let Some(controller) = &body.controller else {
         return if body.controller_sig.is_some() {
@@ -566,17 +569,14 @@ fn check_controller(
             "{controller} is named controller but did not countersign"
         ))
     })?;
-    // The controller's own state is read as of its canonical head, deliberately without a
-    // clock: a pending controller operation of the controller itself is not yet in effect.
-    let rules = Rules {
-        recovery_window_ms: u64::MAX,
-    };
+    // The controller's state in effect at this operation's ledger time: a controller
+    // operation of its own counts once its window has passed, not before.
     let key = record
         .current_key(
             &countersig.key,
             Relationship::CapabilityInvocation,
-            0,
-            &rules,
+            time_ms,
+            rules,
         )
         .filter(|_| countersig.key.did() == controller)
         .ok_or_else(|| {
@@ -721,7 +721,14 @@ fn apply_step(
     if body.op == OpKind::Update {
         check_state(body)?;
         check_retirement(&record, &prev_state, body)?;
-        check_controller(lookup, did, body, prev_state.controller.as_ref())?;
+        check_controller(
+            lookup,
+            did,
+            body,
+            prev_state.controller.as_ref(),
+            time_ms,
+            rules,
+        )?;
     } else if body.controller.is_some()
         || !body.verification_methods.is_empty()
         || !body.rotation_keys.is_empty()

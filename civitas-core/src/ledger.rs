@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -159,13 +160,24 @@ pub trait Body: Serialize + DeserializeOwned + Clone {
 }
 
 /// A signed ledger object: the typed body, its signature and its exact canonical bytes.
-#[derive(Clone, PartialEq)]
+///
+/// The object remembers the one key its signature verified under, so a check done early
+/// (a registry verifies in its request handlers, spread over every core) is not repeated
+/// by the single writer; the answer for the same bytes and key cannot change.
+#[derive(Clone)]
 pub struct Signed<T> {
     body: T,
     sig: [u8; 64],
     bytes: Vec<u8>,
     id: ObjectId,
     signing_input: Vec<u8>,
+    verified: OnceLock<PublicKey>,
+}
+
+impl<T> PartialEq for Signed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Signed<T> {
@@ -230,6 +242,7 @@ impl<T: Body> Signed<T> {
             bytes,
             id,
             signing_input,
+            verified: OnceLock::new(),
         }
     }
 
@@ -260,7 +273,12 @@ impl<T: Body> Signed<T> {
 
     /// Checks the signature under `key`.
     pub fn verify(&self, key: &PublicKey) -> Result<(), SignatureError> {
-        key.verify(&self.signing_input, &self.sig)
+        if self.verified.get() == Some(key) {
+            return Ok(());
+        }
+        key.verify(&self.signing_input, &self.sig)?;
+        let _ = self.verified.set(*key);
+        Ok(())
     }
 
     fn parse_map(mut map: Map<String, Value>, bytes: &[u8]) -> Result<Self, ParseEntryError> {
@@ -296,6 +314,7 @@ impl<T: Body> Signed<T> {
             bytes: bytes.to_vec(),
             id: ObjectId::of(bytes),
             signing_input,
+            verified: OnceLock::new(),
         })
     }
 

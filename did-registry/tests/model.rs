@@ -8,6 +8,9 @@
 //! record must match the model. After every restart and at the end, the log root must equal
 //! a recomputation from the leaves read back, and every DID's state proof must verify.
 //!
+//! Two fixed sequences pin down what §5.5 and §5.7 say about countersignatures by a
+//! controller whose head is a controller operation already in effect.
+//!
 //! Ledger time comes from the node clock. An accepted operation's ledger time is read from
 //! its receipt's checkpoint. A refused operation has no time: the model only knows that it
 //! lies between the clock before and after the submission, so it judges the operation at
@@ -422,7 +425,10 @@ enum Defect {
     None,
     /// Signed by a key the DID never had.
     WrongKey,
-    /// Signed by a key the DID marked compromised (a fresh key if there is none).
+    /// Signed by a key the DID marked compromised (a fresh key if there is none). A marked
+    /// key has left the state and can never come back (§5.6), so no rotation index of a
+    /// state names it: the refusal is `invalid-signature` at the head or `fork-refused`
+    /// for a fork, never `compromised-key`.
     CompromisedKey(usize),
     /// `retiredKeys` without the keys leaving.
     OmitRetired,
