@@ -13,6 +13,7 @@
 //! from the log at any time.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use civitas_core::anchor::{AnchorError, AnchorLookup, StreamHead, apply_anchor};
 use civitas_core::civ::{self, DidLookup, DidRecord, OpError, Rules, Transition};
@@ -64,7 +65,22 @@ fn id_key(id: &ObjectId) -> Vec<u8> {
 #[derive(Debug, Clone)]
 pub struct State {
     tree: sled::Tree,
+    /// Decoded DID records: decoding one costs a point decompression per key, and popular
+    /// DIDs (issuers, authorities) are resolved again and again. Filled by reads, updated by
+    /// the writer under the head lock, so it never disagrees with sled.
+    dids: Arc<Mutex<DidCache>>,
 }
+
+/// The decoded-record cache, with a generation the writer bumps on every block so that a
+/// reader who read sled before the block cannot put the old record back.
+#[derive(Debug, Default)]
+struct DidCache {
+    generation: u64,
+    records: HashMap<Did, Arc<DidRecord>>,
+}
+
+/// Most decoded DID records kept; the cache is emptied when it would grow past this.
+const DID_CACHE_ENTRIES: usize = 65_536;
 
 fn decode<T: DeserializeOwned>(bytes: Option<sled::IVec>) -> Option<T> {
     // Records are written by this module from its own types; a record that does not
@@ -76,7 +92,31 @@ fn decode<T: DeserializeOwned>(bytes: Option<sled::IVec>) -> Option<T> {
 impl State {
     /// Wraps the sled tree holding the state.
     pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        Self {
+            tree,
+            dids: Arc::new(Mutex::new(DidCache::default())),
+        }
+    }
+
+    /// The record of a DID, shared.
+    pub fn did_shared(&self, did: &Did) -> Option<Arc<DidRecord>> {
+        let generation = {
+            let cache = self.dids.lock().ok()?;
+            if let Some(hit) = cache.records.get(did) {
+                return Some(hit.clone());
+            }
+            cache.generation
+        };
+        let record = Arc::new(self.get::<DidRecord>(&did_key(did))?);
+        if let Ok(mut cache) = self.dids.lock()
+            && cache.generation == generation
+        {
+            if cache.records.len() >= DID_CACHE_ENTRIES {
+                cache.records.clear();
+            }
+            cache.records.insert(record.did.clone(), record.clone());
+        }
+        Some(record)
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
@@ -85,7 +125,20 @@ impl State {
 
     /// The record of a DID.
     pub fn did(&self, did: &Did) -> Option<DidRecord> {
-        self.get(&did_key(did))
+        self.did_shared(did).map(|r| (*r).clone())
+    }
+
+    /// Takes the DID records a block changed, once the block is in sled.
+    pub(crate) fn refresh(&self, records: Vec<DidRecord>) {
+        if let Ok(mut cache) = self.dids.lock() {
+            cache.generation += 1;
+            if cache.records.len() + records.len() > DID_CACHE_ENTRIES {
+                cache.records.clear();
+            }
+            for record in records {
+                cache.records.insert(record.did.clone(), Arc::new(record));
+            }
+        }
     }
 
     /// The record of an (issuer, vct).
@@ -318,11 +371,11 @@ impl<'a> Overlay<'a> {
     }
 
     /// The sled batch of the block.
-    pub(crate) fn into_batch(self) -> sled::Batch {
+    pub(crate) fn into_batch(self) -> (sled::Batch, Vec<DidRecord>) {
         let mut batch = sled::Batch::default();
         for (key, value) in self.writes {
             batch.insert(key, value);
         }
-        batch
+        (batch, self.dids.into_values().collect())
     }
 }

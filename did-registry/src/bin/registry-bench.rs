@@ -173,7 +173,8 @@ async fn main() -> anyhow::Result<()> {
         load(args.clients, Duration::from_secs(args.seconds), move |n| {
             let (http, base, dids) = (http.clone(), base.clone(), dids.clone());
             async move {
-                let did = &dids[n % dids.len()];
+                // Spread the clients over the DIDs (a multiplicative hash of the request number).
+                let did = &dids[(n.wrapping_mul(2_654_435_761) >> 7) % dids.len()];
                 let response = http
                     .get(format!("{base}/1.0/identifiers/{did}"))
                     .send()

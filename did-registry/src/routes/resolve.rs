@@ -108,7 +108,7 @@ async fn resolve(
         };
     }
     let head = app.ledger.head().await;
-    let Some(record) = app.ledger.state().did(&did) else {
+    let Some(record) = app.ledger.state().did_shared(&did) else {
         return error_result(&ResolutionError::NotFound(format!(
             "{did} is not on the ledger"
         )));
@@ -179,7 +179,7 @@ fn build_result(
     let next = record.chain.get(pos + 1);
     let proof = ResolutionProof {
         checkpoint: head.checkpoint.clone(),
-        seal: head.seal_proof()?,
+        seal: head.seal_proof(),
         operation: leaf(version)?,
         latest: if latest.id == version.id {
             None
