@@ -795,7 +795,7 @@ mod tests {
 
     use super::*;
     use crate::keys::SecretKey;
-    use crate::ledger::{ControllerSig, OpVerificationMethod, RetiredKey};
+    use crate::ledger::{ControllerSig, RetiredKey};
 
     const RULES: Rules = Rules {
         recovery_window_ms: 1_000,
@@ -838,25 +838,11 @@ mod tests {
     }
 
     fn create(k: &Keys) -> Signed<Operation> {
-        let op = Operation {
-            op: OpKind::Create,
-            did: None,
-            prev: None,
-            verification_methods: vec![OpVerificationMethod {
-                id: "key-1".to_owned(),
-                public_key_multibase: k.vm.public_key(),
-            }],
-            authentication: vec!["key-1".to_owned()],
-            assertion_method: vec!["key-1".to_owned()],
-            capability_invocation: vec!["key-1".to_owned()],
-            capability_delegation: Vec::new(),
-            services: Vec::new(),
-            controller: None,
-            controller_sig: None,
-            rotation_keys: vec![k.recovery.public_key(), k.everyday.public_key()],
-            retired_keys: Vec::new(),
-            signer: OpSigner::RotationKey(1),
-        };
+        let op = Operation::create(
+            vec![k.recovery.public_key(), k.everyday.public_key()],
+            k.vm.public_key(),
+            1,
+        );
         Signed::sign(op, &k.everyday)
     }
 

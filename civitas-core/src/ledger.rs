@@ -575,6 +575,32 @@ impl Body for Operation {
 }
 
 impl Operation {
+    /// A create operation with one verification method, `#key-1`, under authentication,
+    /// assertionMethod and capabilityInvocation, and the given rotation keys; to be signed
+    /// by rotation key `signer`.
+    pub fn create(rotation_keys: Vec<PublicKey>, key1: PublicKey, signer: u8) -> Self {
+        let fragment = || vec!["key-1".to_owned()];
+        Self {
+            op: OpKind::Create,
+            did: None,
+            prev: None,
+            verification_methods: vec![OpVerificationMethod {
+                id: "key-1".to_owned(),
+                public_key_multibase: key1,
+            }],
+            authentication: fragment(),
+            assertion_method: fragment(),
+            capability_invocation: fragment(),
+            capability_delegation: Vec::new(),
+            services: Vec::new(),
+            controller: None,
+            controller_sig: None,
+            rotation_keys,
+            retired_keys: Vec::new(),
+            signer: OpSigner::RotationKey(signer),
+        }
+    }
+
     /// The bytes a controller countersigns: JCS of the operation without `sig` and
     /// `controllerSig`.
     pub fn controller_signing_input(&self) -> Vec<u8> {

@@ -281,7 +281,7 @@ mod tests {
     use crate::civ::{DidRecord, apply_operation};
     use crate::constraint::Constraint;
     use crate::keys::SecretKey;
-    use crate::ledger::{Classification, OpKind, OpSigner, OpVerificationMethod, Operation};
+    use crate::ledger::{Classification, Operation};
 
     const RULES: Rules = Rules {
         recovery_window_ms: 1_000,
@@ -317,25 +317,7 @@ mod tests {
         /// Publishes a DID whose key-1 is `key`; returns its DID.
         fn publish(&mut self, key: &SecretKey) -> Did {
             let rotation = SecretKey::generate();
-            let op = Operation {
-                op: OpKind::Create,
-                did: None,
-                prev: None,
-                verification_methods: vec![OpVerificationMethod {
-                    id: "key-1".to_owned(),
-                    public_key_multibase: key.public_key(),
-                }],
-                authentication: vec!["key-1".to_owned()],
-                assertion_method: vec!["key-1".to_owned()],
-                capability_invocation: vec!["key-1".to_owned()],
-                capability_delegation: Vec::new(),
-                services: Vec::new(),
-                controller: None,
-                controller_sig: None,
-                rotation_keys: vec![rotation.public_key()],
-                retired_keys: Vec::new(),
-                signer: OpSigner::RotationKey(0),
-            };
+            let op = Operation::create(vec![rotation.public_key()], key.public_key(), 0);
             let signed = Signed::sign(op, &rotation);
             let applied = apply_operation(self, &signed, 1, 0, &RULES).unwrap();
             let did = applied.record.did.clone();

@@ -8,7 +8,7 @@ use civitas_core::api::{ConsistencyProofBody, InclusionProofBody, LogEntries};
 use civitas_core::did::Did;
 use civitas_core::encoding;
 use civitas_core::keys::SecretKey;
-use civitas_core::ledger::{OpKind, OpSigner, OpVerificationMethod, Operation, Signed};
+use civitas_core::ledger::{OpKind, OpSigner, Operation, Signed};
 use civitas_core::tlog;
 use tempfile::TempDir;
 
@@ -23,25 +23,11 @@ struct Made {
 
 fn make_create() -> Made {
     let (recovery, everyday, vm) = (key(), key(), key());
-    let op = Operation {
-        op: OpKind::Create,
-        did: None,
-        prev: None,
-        verification_methods: vec![OpVerificationMethod {
-            id: "key-1".to_owned(),
-            public_key_multibase: vm.public_key(),
-        }],
-        authentication: vec!["key-1".to_owned()],
-        assertion_method: vec!["key-1".to_owned()],
-        capability_invocation: vec!["key-1".to_owned()],
-        capability_delegation: Vec::new(),
-        services: Vec::new(),
-        controller: None,
-        controller_sig: None,
-        rotation_keys: vec![recovery.public_key(), everyday.public_key()],
-        retired_keys: Vec::new(),
-        signer: OpSigner::RotationKey(1),
-    };
+    let op = Operation::create(
+        vec![recovery.public_key(), everyday.public_key()],
+        vm.public_key(),
+        1,
+    );
     Made {
         op: Signed::sign(op, &everyday),
         everyday,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use civitas_core::did::Did;
 use civitas_core::keys::SecretKey;
-use civitas_core::ledger::{OpKind, OpSigner, OpVerificationMethod, Operation, Signed};
+use civitas_core::ledger::{Operation, Signed};
 use civitas_core::tlog::{self, MerkleTree};
 use clap::Parser;
 use did_registry::{AppState, Ledger, LedgerOptions};
@@ -42,25 +42,11 @@ fn create_op() -> Signed<Operation> {
         SecretKey::generate(),
         SecretKey::generate(),
     );
-    let op = Operation {
-        op: OpKind::Create,
-        did: None,
-        prev: None,
-        verification_methods: vec![OpVerificationMethod {
-            id: "key-1".to_owned(),
-            public_key_multibase: vm.public_key(),
-        }],
-        authentication: vec!["key-1".to_owned()],
-        assertion_method: vec!["key-1".to_owned()],
-        capability_invocation: vec!["key-1".to_owned()],
-        capability_delegation: Vec::new(),
-        services: Vec::new(),
-        controller: None,
-        controller_sig: None,
-        rotation_keys: vec![recovery.public_key(), everyday.public_key()],
-        retired_keys: Vec::new(),
-        signer: OpSigner::RotationKey(1),
-    };
+    let op = Operation::create(
+        vec![recovery.public_key(), everyday.public_key()],
+        vm.public_key(),
+        1,
+    );
     Signed::sign(op, &everyday)
 }
 

@@ -115,25 +115,11 @@ async fn create(ctx: &mut Ctx<'_>, args: CreateArgs) -> anyhow::Result<ExitStatu
     let recovery = SecretKey::generate();
     let rotation = SecretKey::generate();
     let key1 = SecretKey::generate();
-    let mut op = Operation {
-        op: OpKind::Create,
-        did: None,
-        prev: None,
-        verification_methods: vec![OpVerificationMethod {
-            id: "key-1".to_owned(),
-            public_key_multibase: key1.public_key(),
-        }],
-        authentication: vec!["key-1".to_owned()],
-        assertion_method: vec!["key-1".to_owned()],
-        capability_invocation: vec!["key-1".to_owned()],
-        capability_delegation: Vec::new(),
-        services: Vec::new(),
-        controller: None,
-        controller_sig: None,
-        rotation_keys: vec![recovery.public_key(), rotation.public_key()],
-        retired_keys: Vec::new(),
-        signer: OpSigner::RotationKey(1),
-    };
+    let mut op = Operation::create(
+        vec![recovery.public_key(), rotation.public_key()],
+        key1.public_key(),
+        1,
+    );
     if let Some(text) = &args.assertion_key {
         let key: PublicKey = text
             .parse()
