@@ -422,21 +422,51 @@ fn open_blocking(dir: &Path, keys: NodeKeys, options: &LedgerOptions) -> Result<
     let rules = Rules {
         recovery_window_ms: genesis.body().recovery_window_ms,
     };
+    let first_key = genesis.body().ledger_keys.first();
+    if first_key.is_none_or(|key| genesis.verify(key).is_err()) {
+        return Err(OpenError::Replay(
+            "the genesis config is not signed by its first ledger key".to_owned(),
+        ));
+    }
+    if !genesis
+        .body()
+        .ledger_keys
+        .contains(&keys.ledger.public_key())
+    {
+        return Err(OpenError::Replay(
+            "this node's ledger key is not named in the genesis config".to_owned(),
+        ));
+    }
     let state = State::new(derived.state().clone());
-    replay(&log, &derived, &state, &rules, genesis.body())?;
+    // The map as of the state's applied marker; replay brings both forward together and
+    // checks every replayed block's stateRoot.
+    let mut map: SparseMerkleMap = state.map_entries().into_iter().collect();
+    replay(&log, &derived, &state, &mut map, &rules, genesis.body())?;
 
+    // Audit the whole log once: the tree, and the seal chain (signatures by a genesis
+    // ledger key, consecutive blocks, previous-seal links, strictly increasing times).
     let mut tree = MerkleTree::new();
-    let mut last_seal = None;
+    let mut last_seal: Option<(u64, Signed<Seal>)> = None;
+    let mut entries_since_seal = 0u64;
     for record in log.iter_from(0).map_err(store_err)? {
         let (index, record) = record.map_err(store_err)?;
         tree.push(tlog::leaf_hash(&record));
-        if let Ok(Entry::Seal(seal)) = Entry::parse(&record) {
-            last_seal = Some((index, seal));
-        }
+        let Ok(Entry::Seal(seal)) = Entry::parse(&record) else {
+            entries_since_seal += 1;
+            continue;
+        };
+        check_seal(
+            &seal,
+            last_seal.as_ref().map(|(_, s)| s),
+            entries_since_seal,
+            genesis.body(),
+        )
+        .map_err(|e| OpenError::Replay(format!("seal at leaf {index}: {e}")))?;
+        entries_since_seal = 0;
+        last_seal = Some((index, seal));
     }
     let (seal_index, seal) =
         last_seal.ok_or_else(|| OpenError::Replay("the log has no seal".to_owned()))?;
-    let map: SparseMerkleMap = state.map_entries().into_iter().collect();
     if map.root() != seal.body().state_root.0 {
         return Err(OpenError::Replay(format!(
             "the state rebuilt from sled has root {}, but the last seal says {}; move the state directory aside to rebuild it from the log",
@@ -473,10 +503,35 @@ fn open_blocking(dir: &Path, keys: NodeKeys, options: &LedgerOptions) -> Result<
 
 /// Applies to the sled state every block of the log it has not applied yet, validating each
 /// entry again with its block's seal time.
+/// Checks one seal against the one before it.
+fn check_seal(
+    seal: &Signed<Seal>,
+    previous: Option<&Signed<Seal>>,
+    entries: u64,
+    genesis: &Config,
+) -> Result<(), String> {
+    let body = seal.body();
+    if !genesis.ledger_keys.contains(&body.node) || seal.verify(&body.node).is_err() {
+        return Err("not signed by a ledger key of the genesis config".to_owned());
+    }
+    let (block, prev, time) = match previous {
+        Some(p) => (p.body().block + 1, Some(p.id()), p.body().time),
+        None => (1, None, genesis.time),
+    };
+    if body.block != block || body.prev != prev || body.time <= time || body.entries != entries {
+        return Err(format!(
+            "expected block {block} after {prev:?}, later than {time}, closing {entries} entries; found block {} after {:?} at {} closing {}",
+            body.block, body.prev, body.time, body.entries
+        ));
+    }
+    Ok(())
+}
+
 fn replay(
     log: &Log,
     derived: &DerivedState,
     state: &State,
+    map: &mut SparseMerkleMap,
     rules: &Rules,
     genesis: &Config,
 ) -> Result<(), OpenError> {
@@ -508,6 +563,14 @@ fn replay(
             }
         }
         overlay.record_node_entry(&seal.id(), index);
+        map.extend(overlay.map_updates().iter().copied());
+        if map.root() != seal.body().state_root.0 {
+            return Err(OpenError::Replay(format!(
+                "replaying the block sealed at leaf {index} gives state root {}, but the seal says {}",
+                encoding::b64(&map.root()),
+                encoding::b64(&seal.body().state_root.0)
+            )));
+        }
         let (batch, changed) = overlay.into_batch();
         derived.apply(batch, index + 1).map_err(store_err)?;
         state.refresh(changed);
