@@ -63,18 +63,17 @@ pub struct DerivedState {
 impl DerivedState {
     /// Opens (or creates) the sled database in `dir` and reads its applied marker.
     ///
-    /// sled locks its directory: a second `open` of the same directory fails until every
-    /// handle to the first (including trees from [`tree`](Self::tree)) is dropped.
+    /// sled locks its directory: a second `open` of the same directory fails while a first
+    /// instance is alive (including trees from [`tree`](Self::tree)). Because sled lets go
+    /// of the lock a few milliseconds after its last handle is dropped, `open` waits up to
+    /// 5 s for it before failing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = dir.as_ref().to_path_buf();
         let sled_error = |op| {
             let path = path.clone();
             move |source| StoreError::Sled { op, path, source }
         };
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(sled_error("opening"))?;
+        let db = open_sled(&path).map_err(sled_error("opening"))?;
         let state = db
             .open_tree(STATE_TREE)
             .map_err(sled_error("opening the state tree"))?;
@@ -250,5 +249,28 @@ fn decode_marker(path: &Path, marker: Option<&[u8]>) -> Result<u64, StoreError> 
                 ),
             }),
         },
+    }
+}
+
+/// How long [`DerivedState::open`] waits for a lock that a dropped instance still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens sled, waiting a short while if its directory lock is still held: sled's background
+/// I/O jobs keep the locked file open for a few milliseconds after the last handle of an
+/// instance is dropped, so a reopen in the same process can race them. A lock held by a live
+/// instance (another process) still fails, after [`LOCK_WAIT`].
+fn open_sled(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(path).open() {
+            // sled reports the lock as an `Other` error whose text names it.
+            Err(sled::Error::Io(err))
+                if err.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }

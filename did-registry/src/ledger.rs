@@ -199,8 +199,16 @@ pub struct Ledger {
     pub metrics: Metrics,
 }
 
-fn store_err(e: impl std::fmt::Display) -> OpenError {
-    OpenError::Store(e.to_string())
+/// A storage error with its whole chain of causes (sled's own reason included).
+fn store_err(e: impl std::error::Error) -> OpenError {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    OpenError::Store(text)
 }
 
 fn now_ms() -> u64 {

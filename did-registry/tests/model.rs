@@ -19,9 +19,10 @@
 //! it must be one of them.
 
 use std::collections::HashMap;
+use std::fs::TryLockError;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use civitas_core::did::{Did, DidUrl};
 use civitas_core::encoding;
@@ -646,6 +647,39 @@ async fn open(dir: &Path) -> Arc<Ledger> {
     .unwrap()
 }
 
+/// Waits until the sled state of the ledger just closed and dropped in `dir` has released its
+/// directory lock, so that the ledger can be opened there again.
+///
+/// Dropping the last sled handle does not release the lock at once: sled's I/O threads (log
+/// buffer writes, segment truncations with their fsync) hold clones of its locked `db` file
+/// until their job ends. Under load that outlasts the drop, and an open in the meantime
+/// fails with `sled error while opening in …/state` ("could not acquire lock on …/state/db:
+/// WouldBlock"). sled takes an exclusive `flock` on `state/db`, which `File::try_lock` also
+/// is on Linux: once we get it, the old instance is gone for good.
+async fn wait_until_state_unlocked(dir: &Path) {
+    let db = dir.join("state").join("db");
+    let Ok(file) = std::fs::File::open(&db) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match file.try_lock() {
+            // Dropping `file` on return releases our lock again.
+            Ok(()) => return,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(TryLockError::WouldBlock) => {
+                panic!(
+                    "{} is still locked 30 s after the ledger closed",
+                    db.display()
+                )
+            }
+            Err(TryLockError::Error(err)) => panic!("locking {}: {err}", db.display()),
+        }
+    }
+}
+
 /// The RFC 9162 root of `leaves`, recomputed naively (§2.1.1).
 fn naive_root(hashes: &[[u8; 32]]) -> [u8; 32] {
     match hashes.len() {
@@ -1209,6 +1243,7 @@ impl Run {
             (head.size(), head.tree.root())
         };
         drop(ledger);
+        wait_until_state_unlocked(self.dir.path()).await;
         if rebuild {
             std::fs::remove_dir_all(self.dir.path().join("state")).unwrap();
         }
