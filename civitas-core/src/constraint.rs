@@ -107,6 +107,12 @@ impl Constraint {
         if !valid_claim {
             return Err(ParseConstraintError::Claim(self.claim.clone()));
         }
+        if !safe_integers_only(&self.value) {
+            return Err(ParseConstraintError::Value(format!(
+                "{} (ledger objects carry only integers up to 2^53-1, no fractions or exponents)",
+                self.value
+            )));
+        }
         let mismatch = |expected| ParseConstraintError::Mismatch {
             op: self.op.as_str(),
             expected,
@@ -156,6 +162,21 @@ impl Constraint {
         } else {
             Outcome::Violated
         }
+    }
+}
+
+/// Whether every number in `value` is an integer of at most 2^53 − 1 in magnitude, as the
+/// ledger's strict parsing requires.
+fn safe_integers_only(value: &Value) -> bool {
+    const MAX: u64 = (1 << 53) - 1;
+    match value {
+        Value::Number(n) => {
+            n.as_u64().is_some_and(|v| v <= MAX)
+                || n.as_i64().is_some_and(|v| v.unsigned_abs() <= MAX)
+        }
+        Value::Array(items) => items.iter().all(safe_integers_only),
+        Value::Object(map) => map.values().all(safe_integers_only),
+        _ => true,
     }
 }
 
@@ -283,6 +304,19 @@ mod tests {
             "a-b == 1".parse::<Constraint>(),
             Err(ParseConstraintError::Claim(_))
         ));
+        for text in [
+            "clearance <= 3.5",
+            "clearance <= 1e400",
+            "level in [1, 9007199254740993]",
+        ] {
+            assert!(
+                matches!(
+                    text.parse::<Constraint>(),
+                    Err(ParseConstraintError::Value(_))
+                ),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -292,12 +326,15 @@ mod tests {
         let check = |text: &str| text.parse::<Constraint>().unwrap().evaluate(&claims);
         assert_eq!(check("clearance <= 3"), Outcome::Satisfied);
         assert_eq!(check("clearance < 3"), Outcome::Violated);
-        assert_eq!(check("clearance == 3.0"), Outcome::Satisfied);
         assert_eq!(check(r#"jurisdiction in ["310000"]"#), Outcome::Satisfied);
         assert_eq!(check(r#"jurisdiction in ["320000"]"#), Outcome::Violated);
         assert_eq!(check(r#"address.region == "310104""#), Outcome::Satisfied);
         assert_eq!(check("missing == 1"), Outcome::Absent);
         assert_eq!(check(r#"clearance < "3""#), Outcome::Violated);
+        // Claim values may be written as floats; they compare by value.
+        let as_float = json!({"clearance": 3.0});
+        let c: Constraint = "clearance == 3".parse().unwrap();
+        assert_eq!(c.evaluate(&as_float), Outcome::Satisfied);
     }
 
     #[test]
