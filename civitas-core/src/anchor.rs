@@ -130,62 +130,11 @@ pub fn apply_anchor(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::civ::{DidRecord, apply_operation};
+    use crate::civ::testing::{MemoryLedger as Ledger, RULES};
     use crate::did::Did;
     use crate::keys::SecretKey;
-    use crate::ledger::{Digest, OpKind, OpSigner, OpVerificationMethod, Operation};
-
-    const RULES: Rules = Rules {
-        recovery_window_ms: 1_000,
-    };
-
-    #[derive(Default)]
-    struct Ledger {
-        dids: HashMap<Did, DidRecord>,
-        streams: HashMap<String, StreamHead>,
-    }
-
-    impl DidLookup for Ledger {
-        fn did_record(&self, did: &Did) -> Option<DidRecord> {
-            self.dids.get(did).cloned()
-        }
-    }
-
-    impl AnchorLookup for Ledger {
-        fn stream_head(&self, stream: &str) -> Option<StreamHead> {
-            self.streams.get(stream).cloned()
-        }
-    }
-
-    fn publish(ledger: &mut Ledger, key: &SecretKey) -> Did {
-        let rotation = SecretKey::generate();
-        let op = Operation {
-            op: OpKind::Create,
-            did: None,
-            prev: None,
-            verification_methods: vec![OpVerificationMethod {
-                id: "key-1".to_owned(),
-                public_key_multibase: key.public_key(),
-            }],
-            authentication: vec!["key-1".to_owned()],
-            assertion_method: vec!["key-1".to_owned()],
-            capability_invocation: Vec::new(),
-            capability_delegation: Vec::new(),
-            services: Vec::new(),
-            controller: None,
-            controller_sig: None,
-            rotation_keys: vec![rotation.public_key()],
-            retired_keys: Vec::new(),
-            signer: OpSigner::RotationKey(0),
-        };
-        let applied = apply_operation(ledger, &Signed::sign(op, &rotation), 1, 0, &RULES).unwrap();
-        let did = applied.record.did.clone();
-        ledger.dids.insert(did.clone(), applied.record);
-        did
-    }
+    use crate::ledger::Digest;
 
     fn anchor(did: &Did, name: &str, seq: u64, prev: Option<ObjectId>) -> Anchor {
         Anchor {
@@ -204,7 +153,7 @@ mod tests {
     fn a_stream_continues_by_seq_and_prev() {
         let mut ledger = Ledger::default();
         let key = SecretKey::generate();
-        let did = publish(&mut ledger, &key);
+        let did = ledger.publish(&key);
         let first = Signed::sign(anchor(&did, "status-1", 1, None), &key);
         let head = apply_anchor(&ledger, &first, 10, 5, &RULES).unwrap();
         assert_eq!(head.seq, 1);
@@ -230,9 +179,9 @@ mod tests {
     fn only_the_owner_writes_its_streams() {
         let mut ledger = Ledger::default();
         let key = SecretKey::generate();
-        let did = publish(&mut ledger, &key);
+        let did = ledger.publish(&key);
         let other_key = SecretKey::generate();
-        let other = publish(&mut ledger, &other_key);
+        let other = ledger.publish(&other_key);
         // Another DID's stream name.
         let mut foreign = anchor(&other, "audit", 1, None);
         foreign.stream = format!("{did}/audit");

@@ -789,38 +789,88 @@ fn check_retirement(
     Ok(())
 }
 
+/// An in-memory ledger for the rule tests of this crate (did:civ, trust, anchors).
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::anchor::{AnchorLookup, StreamHead};
     use crate::keys::SecretKey;
-    use crate::ledger::{ControllerSig, RetiredKey};
+    use crate::trust::{Roots, TrustLookup, TrustRecord};
 
-    const RULES: Rules = Rules {
+    /// The rules of the tests: a one-second recovery window.
+    pub(crate) const RULES: Rules = Rules {
         recovery_window_ms: 1_000,
     };
 
+    /// DIDs, trust records, root authorities and anchor streams, in maps.
     #[derive(Default)]
-    struct Ledger {
-        dids: HashMap<Did, DidRecord>,
+    pub(crate) struct MemoryLedger {
+        pub(crate) dids: HashMap<Did, DidRecord>,
+        pub(crate) trust: HashMap<(Did, String), TrustRecord>,
+        pub(crate) roots: Vec<Did>,
+        pub(crate) root_history: TrustRecord,
+        pub(crate) streams: HashMap<String, StreamHead>,
         next_index: u64,
     }
 
-    impl DidLookup for Ledger {
+    impl DidLookup for MemoryLedger {
         fn did_record(&self, did: &Did) -> Option<DidRecord> {
             self.dids.get(did).cloned()
         }
     }
 
-    impl Ledger {
-        fn apply(&mut self, op: &Signed<Operation>, time: u64) -> Result<Transition, OpError> {
+    impl TrustLookup for MemoryLedger {
+        fn trust_record(&self, issuer: &Did, vct: &str) -> Option<TrustRecord> {
+            self.trust.get(&(issuer.clone(), vct.to_owned())).cloned()
+        }
+
+        fn roots(&self) -> Roots {
+            Roots {
+                current: self.roots.clone(),
+                history: self.root_history.clone(),
+            }
+        }
+    }
+
+    impl AnchorLookup for MemoryLedger {
+        fn stream_head(&self, stream: &str) -> Option<StreamHead> {
+            self.streams.get(stream).cloned()
+        }
+    }
+
+    impl MemoryLedger {
+        /// Applies a DID operation at ledger time `time`.
+        pub(crate) fn apply_op(
+            &mut self,
+            op: &Signed<Operation>,
+            time: u64,
+        ) -> Result<Transition, OpError> {
             self.next_index += 1;
             let applied = apply_operation(self, op, time, self.next_index, &RULES)?;
             self.dids.insert(applied.record.did.clone(), applied.record);
             Ok(applied.transition)
         }
+
+        /// Publishes a DID whose `#key-1` is `key`; returns the DID.
+        pub(crate) fn publish(&mut self, key: &SecretKey) -> Did {
+            let rotation = SecretKey::generate();
+            let op = Operation::create(vec![rotation.public_key()], key.public_key(), 0);
+            let signed = Signed::sign(op, &rotation);
+            let did = Did::civ_from_genesis_hash(signed.id().digest());
+            assert_eq!(self.apply_op(&signed, 1), Ok(Transition::Created));
+            did
+        }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{MemoryLedger as Ledger, RULES};
+    use super::*;
+    use crate::keys::SecretKey;
+    use crate::ledger::{ControllerSig, RetiredKey};
 
     /// A DID's keys: rotation keys [recovery, everyday], and key-1.
     struct Keys {
@@ -872,15 +922,26 @@ mod tests {
         Signed::sign(body, if index == 0 { &k.recovery } else { &k.everyday })
     }
 
+    /// [`rotate`] to a fresh verification key.
+    fn rotate_fresh(
+        k: &Keys,
+        did: &Did,
+        prev: &Signed<Operation>,
+        status: KeyStatus,
+        index: u8,
+    ) -> Signed<Operation> {
+        rotate(k, did, prev, &SecretKey::generate(), status, index)
+    }
+
     #[test]
     fn create_derives_the_did_and_refuses_duplicates() {
         let mut ledger = Ledger::default();
         let k = keys();
         let op = create(&k);
-        assert_eq!(ledger.apply(&op, 10), Ok(Transition::Created));
+        assert_eq!(ledger.apply_op(&op, 10), Ok(Transition::Created));
         let did = did_of(&op);
         assert_eq!(ledger.did_record(&did).unwrap().chain.len(), 1);
-        assert_eq!(ledger.apply(&op, 11), Err(OpError::AlreadyExists(did)));
+        assert_eq!(ledger.apply_op(&op, 11), Err(OpError::AlreadyExists(did)));
     }
 
     #[test]
@@ -891,14 +952,14 @@ mod tests {
         body.rotation_keys.push(k.vm.public_key());
         let reused = Signed::sign(body, &k.everyday);
         assert!(matches!(
-            ledger.apply(&reused, 1),
+            ledger.apply_op(&reused, 1),
             Err(OpError::InvalidState(_))
         ));
 
         let mut body = create(&k).body().clone();
         body.authentication = vec!["key-9".to_owned()];
         assert!(matches!(
-            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            ledger.apply_op(&Signed::sign(body, &k.everyday), 1),
             Err(OpError::InvalidState(_))
         ));
 
@@ -909,7 +970,7 @@ mod tests {
             service_endpoint: "https://x.example".to_owned(),
         }];
         assert!(matches!(
-            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            ledger.apply_op(&Signed::sign(body, &k.everyday), 1),
             Err(OpError::InvalidState(_))
         ));
 
@@ -920,14 +981,14 @@ mod tests {
             service_endpoint: "http://issuer.example".to_owned(),
         }];
         assert!(matches!(
-            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            ledger.apply_op(&Signed::sign(body, &k.everyday), 1),
             Err(OpError::InvalidState(_))
         ));
 
         let mut body = create(&k).body().clone();
         body.signer = OpSigner::RotationKey(0);
         assert!(matches!(
-            ledger.apply(&Signed::sign(body, &k.everyday), 1),
+            ledger.apply_op(&Signed::sign(body, &k.everyday), 1),
             Err(OpError::BadSignature(_))
         ));
     }
@@ -938,7 +999,7 @@ mod tests {
         let k = keys();
         let genesis = create(&k);
         let did = did_of(&genesis);
-        ledger.apply(&genesis, 10).unwrap();
+        ledger.apply_op(&genesis, 10).unwrap();
         let new_vm = SecretKey::generate();
 
         // The leaving key must be listed.
@@ -947,12 +1008,12 @@ mod tests {
             .clone();
         unlisted.retired_keys.clear();
         assert!(matches!(
-            ledger.apply(&Signed::sign(unlisted, &k.everyday), 11),
+            ledger.apply_op(&Signed::sign(unlisted, &k.everyday), 11),
             Err(OpError::Retirement(_))
         ));
 
         let step = rotate(&k, &did, &genesis, &new_vm, KeyStatus::Rotated, 1);
-        assert_eq!(ledger.apply(&step, 12), Ok(Transition::Appended));
+        assert_eq!(ledger.apply_op(&step, 12), Ok(Transition::Appended));
         let record = ledger.did_record(&did).unwrap();
         assert_eq!(
             record.document_at(1).verification_method[0].public_key_multibase,
@@ -966,7 +1027,7 @@ mod tests {
         // A retired key never comes back.
         let back = rotate(&k, &did, &step, &k.vm, KeyStatus::Rotated, 1);
         assert!(matches!(
-            ledger.apply(&back, 13),
+            ledger.apply_op(&back, 13),
             Err(OpError::Retirement(_))
         ));
 
@@ -974,7 +1035,7 @@ mod tests {
         let mut orphan = step.body().clone();
         orphan.prev = Some(ObjectId::from_digest([1; 32]));
         assert!(matches!(
-            ledger.apply(&Signed::sign(orphan, &k.everyday), 14),
+            ledger.apply_op(&Signed::sign(orphan, &k.everyday), 14),
             Err(OpError::UnknownPrev { .. })
         ));
     }
@@ -985,41 +1046,20 @@ mod tests {
         let k = keys();
         let genesis = create(&k);
         let did = did_of(&genesis);
-        ledger.apply(&genesis, 10).unwrap();
-        let thief = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        );
-        ledger.apply(&thief, 100).unwrap();
+        ledger.apply_op(&genesis, 10).unwrap();
+        let thief = rotate_fresh(&k, &did, &genesis, KeyStatus::Rotated, 1);
+        ledger.apply_op(&thief, 100).unwrap();
 
         // Same priority: refused.
-        let same = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        );
+        let same = rotate_fresh(&k, &did, &genesis, KeyStatus::Rotated, 1);
         assert!(matches!(
-            ledger.apply(&same, 200),
+            ledger.apply_op(&same, 200),
             Err(OpError::ForkRefused(_))
         ));
         // Higher priority, within the window: the thief's operation is nullified.
-        let recovery = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Compromised,
-            0,
-        );
+        let recovery = rotate_fresh(&k, &did, &genesis, KeyStatus::Compromised, 0);
         assert_eq!(
-            ledger.apply(&recovery, 300),
+            ledger.apply_op(&recovery, 300),
             Ok(Transition::Recovered(vec![thief.id()]))
         );
         let record = ledger.did_record(&did).unwrap();
@@ -1028,25 +1068,11 @@ mod tests {
         assert!(record.is_compromised(&k.vm.public_key()));
 
         // After the window, even the recovery key cannot fork.
-        let next = rotate(
-            &k,
-            &did,
-            &recovery,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        );
-        ledger.apply(&next, 400).unwrap();
-        let late = rotate(
-            &k,
-            &did,
-            &recovery,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            0,
-        );
+        let next = rotate_fresh(&k, &did, &recovery, KeyStatus::Rotated, 1);
+        ledger.apply_op(&next, 400).unwrap();
+        let late = rotate_fresh(&k, &did, &recovery, KeyStatus::Rotated, 0);
         assert!(matches!(
-            ledger.apply(&late, 400 + RULES.recovery_window_ms),
+            ledger.apply_op(&late, 400 + RULES.recovery_window_ms),
             Err(OpError::ForkRefused(_))
         ));
     }
@@ -1057,7 +1083,7 @@ mod tests {
         let k = keys();
         let genesis = create(&k);
         let did = did_of(&genesis);
-        ledger.apply(&genesis, 10).unwrap();
+        ledger.apply_op(&genesis, 10).unwrap();
         // The thief replaces the recovery key and marks it compromised.
         let mut body = genesis.body().clone();
         let thief_key = SecretKey::generate();
@@ -1071,18 +1097,11 @@ mod tests {
         }];
         body.signer = OpSigner::RotationKey(1);
         let theft = Signed::sign(body, &k.everyday);
-        ledger.apply(&theft, 100).unwrap();
+        ledger.apply_op(&theft, 100).unwrap();
         // The owner's recovery still supersedes it.
-        let recovery = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Compromised,
-            0,
-        );
+        let recovery = rotate_fresh(&k, &did, &genesis, KeyStatus::Compromised, 0);
         assert!(matches!(
-            ledger.apply(&recovery, 200),
+            ledger.apply_op(&recovery, 200),
             Ok(Transition::Recovered(_))
         ));
     }
@@ -1093,7 +1112,7 @@ mod tests {
         let k = keys();
         let genesis = create(&k);
         let did = did_of(&genesis);
-        ledger.apply(&genesis, 10).unwrap();
+        ledger.apply_op(&genesis, 10).unwrap();
         let mut body = genesis.body().clone();
         body.op = OpKind::Deactivate;
         body.did = Some(did.clone());
@@ -1105,42 +1124,28 @@ mod tests {
         body.rotation_keys.clear();
         body.signer = OpSigner::RotationKey(1);
         let end = Signed::sign(body, &k.everyday);
-        ledger.apply(&end, 100).unwrap();
+        ledger.apply_op(&end, 100).unwrap();
         assert!(ledger.did_record(&did).unwrap().is_deactivated());
-        let mut after = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        )
-        .body()
-        .clone();
+        let mut after = rotate_fresh(&k, &did, &genesis, KeyStatus::Rotated, 1)
+            .body()
+            .clone();
         after.prev = Some(end.id());
         let after = Signed::sign(after, &k.everyday);
         assert!(matches!(
-            ledger.apply(&after, 200),
+            ledger.apply_op(&after, 200),
             Err(OpError::Deactivated(_))
         ));
-        let late = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            0,
-        );
+        let late = rotate_fresh(&k, &did, &genesis, KeyStatus::Rotated, 0);
         assert!(matches!(
-            ledger.apply(&late, 100 + RULES.recovery_window_ms),
+            ledger.apply_op(&late, 100 + RULES.recovery_window_ms),
             Err(OpError::ForkRefused(_))
         ));
         // Within the window the recovery key could still have undone it.
         let mut ledger2 = Ledger::default();
-        ledger2.apply(&genesis, 10).unwrap();
-        ledger2.apply(&end, 100).unwrap();
+        ledger2.apply_op(&genesis, 10).unwrap();
+        ledger2.apply_op(&end, 100).unwrap();
         assert!(matches!(
-            ledger2.apply(&late, 500),
+            ledger2.apply_op(&late, 500),
             Ok(Transition::Recovered(_))
         ));
     }
@@ -1151,14 +1156,14 @@ mod tests {
         let ck = keys();
         let controller_op = create(&ck);
         let controller = did_of(&controller_op);
-        ledger.apply(&controller_op, 10).unwrap();
+        ledger.apply_op(&controller_op, 10).unwrap();
 
         let k = keys();
         let mut body = create(&k).body().clone();
         body.controller = Some(controller.clone());
         // Without a countersignature: refused.
         assert!(matches!(
-            ledger.apply(&Signed::sign(body.clone(), &k.everyday), 11),
+            ledger.apply_op(&Signed::sign(body.clone(), &k.everyday), 11),
             Err(OpError::Controller(_))
         ));
         let url = controller.with_fragment("key-1");
@@ -1168,22 +1173,15 @@ mod tests {
         });
         let genesis = Signed::sign(body, &k.everyday);
         let did = did_of(&genesis);
-        ledger.apply(&genesis, 20).unwrap();
+        ledger.apply_op(&genesis, 20).unwrap();
 
         // The controller rotates the DID's key: pending for one window.
-        let mut step = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        )
-        .body()
-        .clone();
+        let mut step = rotate_fresh(&k, &did, &genesis, KeyStatus::Rotated, 1)
+            .body()
+            .clone();
         step.signer = OpSigner::ControllerKey(url);
         let by_controller = Signed::sign(step, &ck.vm);
-        ledger.apply(&by_controller, 100).unwrap();
+        ledger.apply_op(&by_controller, 100).unwrap();
         let record = ledger.did_record(&did).unwrap();
         assert_eq!(
             record.effective_len(500, &RULES),
@@ -1195,29 +1193,15 @@ mod tests {
             2
         );
         // Ordinary steps wait while it is pending.
-        let blocked = rotate(
-            &k,
-            &did,
-            &by_controller,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        );
+        let blocked = rotate_fresh(&k, &did, &by_controller, KeyStatus::Rotated, 1);
         assert!(matches!(
-            ledger.apply(&blocked, 200),
+            ledger.apply_op(&blocked, 200),
             Err(OpError::ControllerPending(_))
         ));
         // Any rotation key cancels it by forking from its prev.
-        let cancel = rotate(
-            &k,
-            &did,
-            &genesis,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        );
+        let cancel = rotate_fresh(&k, &did, &genesis, KeyStatus::Rotated, 1);
         assert_eq!(
-            ledger.apply(&cancel, 300),
+            ledger.apply_op(&cancel, 300),
             Ok(Transition::Recovered(vec![by_controller.id()]))
         );
     }
@@ -1228,7 +1212,7 @@ mod tests {
         let k = keys();
         let genesis = create(&k);
         let did = did_of(&genesis);
-        ledger.apply(&genesis, 10).unwrap();
+        ledger.apply_op(&genesis, 10).unwrap();
         // The everyday rotation key is replaced and marked compromised by the recovery key.
         let mut body = genesis.body().clone();
         let fresh = SecretKey::generate();
@@ -1242,20 +1226,13 @@ mod tests {
         }];
         body.signer = OpSigner::RotationKey(0);
         let step = Signed::sign(body, &k.recovery);
-        ledger.apply(&step, 100).unwrap();
+        ledger.apply_op(&step, 100).unwrap();
         let record = ledger.did_record(&did).unwrap();
         assert!(record.is_compromised(&k.everyday.public_key()));
         // The old key can no longer sign at its old index (it is not a rotation key any more).
-        let stale = rotate(
-            &k,
-            &did,
-            &step,
-            &SecretKey::generate(),
-            KeyStatus::Rotated,
-            1,
-        );
+        let stale = rotate_fresh(&k, &did, &step, KeyStatus::Rotated, 1);
         assert!(matches!(
-            ledger.apply(&stale, 200),
+            ledger.apply_op(&stale, 200),
             Err(OpError::BadSignature(_))
         ));
     }

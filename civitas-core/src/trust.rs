@@ -275,57 +275,14 @@ pub fn apply_trust(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::civ::{DidRecord, apply_operation};
+    use crate::civ::testing::{MemoryLedger as Ledger, RULES};
     use crate::constraint::Constraint;
     use crate::keys::SecretKey;
-    use crate::ledger::{Classification, Operation};
-
-    const RULES: Rules = Rules {
-        recovery_window_ms: 1_000,
-    };
-
-    #[derive(Default)]
-    struct Ledger {
-        dids: HashMap<Did, DidRecord>,
-        trust: HashMap<(Did, String), TrustRecord>,
-        roots: Vec<Did>,
-        root_history: TrustRecord,
-    }
-
-    impl DidLookup for Ledger {
-        fn did_record(&self, did: &Did) -> Option<DidRecord> {
-            self.dids.get(did).cloned()
-        }
-    }
-
-    impl TrustLookup for Ledger {
-        fn trust_record(&self, issuer: &Did, vct: &str) -> Option<TrustRecord> {
-            self.trust.get(&(issuer.clone(), vct.to_owned())).cloned()
-        }
-        fn roots(&self) -> Roots {
-            Roots {
-                current: self.roots.clone(),
-                history: self.root_history.clone(),
-            }
-        }
-    }
+    use crate::ledger::Classification;
 
     impl Ledger {
-        /// Publishes a DID whose key-1 is `key`; returns its DID.
-        fn publish(&mut self, key: &SecretKey) -> Did {
-            let rotation = SecretKey::generate();
-            let op = Operation::create(vec![rotation.public_key()], key.public_key(), 0);
-            let signed = Signed::sign(op, &rotation);
-            let applied = apply_operation(self, &signed, 1, 0, &RULES).unwrap();
-            let did = applied.record.did.clone();
-            self.dids.insert(did.clone(), applied.record);
-            did
-        }
-
-        fn apply(&mut self, entry: &Signed<TrustEntry>, time: u64) -> Result<(), TrustError> {
+        fn apply_trust(&mut self, entry: &Signed<TrustEntry>, time: u64) -> Result<(), TrustError> {
             match apply_trust(self, entry, time, 0, &RULES)? {
                 TrustChange::Accreditation {
                     issuer,
@@ -373,7 +330,7 @@ mod tests {
     fn a_root_accredits_and_a_retroactive_withdrawal_reaches_back() {
         let (mut ledger, key, root, issuer) = setup();
         let accredit = Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key);
-        ledger.apply(&accredit, 100).unwrap();
+        ledger.apply_trust(&accredit, 100).unwrap();
         let record = ledger.trust_record(&issuer, "ResidentIdentity").unwrap();
         assert!(record.current().is_some());
         assert!(record.accredited_at(150).is_some());
@@ -384,7 +341,7 @@ mod tests {
 
         let prev = ledger.head(&issuer, "ResidentIdentity");
         let withdraw = Signed::sign(entry(TrustAction::Withdraw, &issuer, prev, &root), &key);
-        ledger.apply(&withdraw, 200).unwrap();
+        ledger.apply_trust(&withdraw, 200).unwrap();
         let record = ledger.trust_record(&issuer, "ResidentIdentity").unwrap();
         assert!(record.current().is_none());
         assert!(
@@ -397,7 +354,7 @@ mod tests {
     fn a_prospective_withdrawal_keeps_the_past() {
         let (mut ledger, key, root, issuer) = setup();
         ledger
-            .apply(
+            .apply_trust(
                 &Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key),
                 100,
             )
@@ -409,7 +366,9 @@ mod tests {
             &root,
         );
         withdraw.prospective = true;
-        ledger.apply(&Signed::sign(withdraw, &key), 200).unwrap();
+        ledger
+            .apply_trust(&Signed::sign(withdraw, &key), 200)
+            .unwrap();
         let record = ledger.trust_record(&issuer, "ResidentIdentity").unwrap();
         assert!(record.accredited_at(150).is_some());
         assert!(record.accredited_at(250).is_none());
@@ -426,7 +385,7 @@ mod tests {
             &outsider_key,
         );
         assert!(matches!(
-            ledger.apply(&by_outsider, 10),
+            ledger.apply_trust(&by_outsider, 10),
             Err(TrustError::NotRoot(_))
         ));
         // A root's name with another key.
@@ -434,18 +393,21 @@ mod tests {
             entry(TrustAction::Accredit, &issuer, None, &root),
             &outsider_key,
         );
-        assert_eq!(ledger.apply(&forged, 10), Err(TrustError::BadSignature));
+        assert_eq!(
+            ledger.apply_trust(&forged, 10),
+            Err(TrustError::BadSignature)
+        );
         // Nothing to withdraw yet.
         let early = Signed::sign(entry(TrustAction::Withdraw, &issuer, None, &root), &key);
         assert!(matches!(
-            ledger.apply(&early, 10),
+            ledger.apply_trust(&early, 10),
             Err(TrustError::NothingToWithdraw(_))
         ));
         // Accredit needs maxLevel; constraints must be well-formed.
         let mut no_level = entry(TrustAction::Accredit, &issuer, None, &root);
         no_level.max_level = None;
         assert!(matches!(
-            ledger.apply(&Signed::sign(no_level, &key), 10),
+            ledger.apply_trust(&Signed::sign(no_level, &key), 10),
             Err(TrustError::Malformed(_))
         ));
         let mut bad_constraint = entry(TrustAction::Accredit, &issuer, None, &root);
@@ -455,19 +417,19 @@ mod tests {
             value: serde_json::json!("310000"),
         }];
         assert!(matches!(
-            ledger.apply(&Signed::sign(bad_constraint, &key), 10),
+            ledger.apply_trust(&Signed::sign(bad_constraint, &key), 10),
             Err(TrustError::Malformed(_))
         ));
         // A stale prev.
         ledger
-            .apply(
+            .apply_trust(
                 &Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key),
                 10,
             )
             .unwrap();
         let stale = Signed::sign(entry(TrustAction::Accredit, &issuer, None, &root), &key);
         assert!(matches!(
-            ledger.apply(&stale, 20),
+            ledger.apply_trust(&stale, 20),
             Err(TrustError::Prev { .. })
         ));
     }
@@ -478,20 +440,20 @@ mod tests {
         let mut add = entry(TrustAction::AddRoot, &issuer, None, &root);
         add.vct = None;
         add.max_level = None;
-        ledger.apply(&Signed::sign(add, &key), 10).unwrap();
+        ledger.apply_trust(&Signed::sign(add, &key), 10).unwrap();
         assert_eq!(ledger.roots, vec![root.clone(), issuer.clone()]);
         let prev = ledger.root_history.head().map(|h| h.id);
         let mut remove = entry(TrustAction::RemoveRoot, &issuer, prev, &root);
         remove.vct = None;
         remove.max_level = None;
-        ledger.apply(&Signed::sign(remove, &key), 20).unwrap();
+        ledger.apply_trust(&Signed::sign(remove, &key), 20).unwrap();
         assert_eq!(ledger.roots, vec![root.clone()]);
         let prev = ledger.root_history.head().map(|h| h.id);
         let mut last = entry(TrustAction::RemoveRoot, &root, prev, &root);
         last.vct = None;
         last.max_level = None;
         assert!(matches!(
-            ledger.apply(&Signed::sign(last, &key), 30),
+            ledger.apply_trust(&Signed::sign(last, &key), 30),
             Err(TrustError::Malformed(_))
         ));
     }
