@@ -132,6 +132,142 @@ pub const NOT_FOUND: ProblemType = ProblemType::new("not-found", "not found", 40
 /// Something went wrong inside the service.
 pub const INTERNAL: ProblemType = ProblemType::new("internal", "internal error", 500);
 
+// --- credentials (SD-JWT VC) ---
+
+/// The text is not an SD-JWT (or its issuer-signed JWT is not a compact JWS).
+pub const MALFORMED_CREDENTIAL: ProblemType =
+    ProblemType::new("malformed-credential", "malformed sd-jwt", 400);
+/// `alg` is missing, `none`, unsupported, or does not match the key.
+pub const UNSUPPORTED_ALG: ProblemType =
+    ProblemType::new("unsupported-alg", "unsupported signature algorithm", 400);
+/// The JOSE `typ` header is not the one this token must carry.
+pub const INVALID_TYP: ProblemType = ProblemType::new("invalid-typ", "wrong token type", 400);
+/// The credential type is not one the verifier knows (or the route accepts).
+pub const UNKNOWN_VCT: ProblemType =
+    ProblemType::new("unknown-vct", "unknown credential type", 403);
+/// `vct#integrity` does not match the schema the verifier holds for `vct`.
+pub const VCT_INTEGRITY_MISMATCH: ProblemType = ProblemType::new(
+    "vct-integrity-mismatch",
+    "vct#integrity does not match the schema",
+    403,
+);
+/// `kid` is not a key of `iss` usable for credentials at the time of `iat`.
+pub const INVALID_ISSUER_KEY: ProblemType =
+    ProblemType::new("invalid-issuer-key", "issuer key not valid for credentials", 403);
+/// The issuer was not accredited for this credential type at the time of `iat`.
+pub const ISSUER_NOT_ACCREDITED: ProblemType = ProblemType::new(
+    "issuer-not-accredited",
+    "issuer not accredited for this credential type",
+    403,
+);
+/// The issuer's accreditation was withdrawn with retroactive effect.
+pub const ACCREDITATION_WITHDRAWN: ProblemType = ProblemType::new(
+    "accreditation-withdrawn",
+    "accreditation withdrawn retroactively",
+    403,
+);
+/// The claims break a claim constraint of the issuer's accreditation or of the route.
+pub const CONSTRAINT_VIOLATED: ProblemType =
+    ProblemType::new("constraint-violated", "claim constraint violated", 403);
+/// The credential type's classification is above the accredited level.
+pub const LEVEL_EXCEEDED: ProblemType = ProblemType::new(
+    "level-exceeded",
+    "classification above the accredited level",
+    403,
+);
+/// The claims do not validate against the credential type's schema.
+pub const SCHEMA_VIOLATION: ProblemType =
+    ProblemType::new("schema-violation", "claims do not match the schema", 422);
+/// `iat` lies in the future.
+pub const ISSUED_IN_FUTURE: ProblemType =
+    ProblemType::new("issued-in-future", "credential issued in the future", 403);
+/// `exp` has passed.
+pub const CREDENTIAL_EXPIRED: ProblemType =
+    ProblemType::new("credential-expired", "credential expired", 403);
+/// `nbf` has not come yet.
+pub const CREDENTIAL_NOT_YET_VALID: ProblemType =
+    ProblemType::new("credential-not-yet-valid", "credential not yet valid", 403);
+/// A disclosure carries a claim that must never be selectively disclosable.
+pub const UNDISCLOSABLE_CLAIM: ProblemType = ProblemType::new(
+    "undisclosable-claim",
+    "claim may not be selectively disclosed",
+    400,
+);
+/// A disclosure whose digest the credential does not reference.
+pub const UNREFERENCED_DISCLOSURE: ProblemType = ProblemType::new(
+    "unreferenced-disclosure",
+    "disclosure not referenced by the credential",
+    400,
+);
+/// The same disclosure or digest appears twice.
+pub const DUPLICATE_DISCLOSURE: ProblemType =
+    ProblemType::new("duplicate-disclosure", "duplicate disclosure or digest", 400);
+/// A disclosure is malformed, would overwrite a plain claim, or `_sd` / `...` are misused.
+pub const INVALID_DISCLOSURE: ProblemType =
+    ProblemType::new("invalid-disclosure", "invalid disclosure", 400);
+/// The status list says the credential is revoked.
+pub const CREDENTIAL_REVOKED: ProblemType =
+    ProblemType::new("credential-revoked", "credential revoked", 403);
+/// The status list says the credential is suspended.
+pub const CREDENTIAL_SUSPENDED: ProblemType =
+    ProblemType::new("credential-suspended", "credential suspended", 403);
+/// The status list token is invalid (type, subject, signer, expiry, age or index).
+pub const INVALID_STATUS_LIST: ProblemType =
+    ProblemType::new("invalid-status-list", "invalid status list token", 403);
+/// The status list could not be fetched.
+pub const STATUS_UNAVAILABLE: ProblemType =
+    ProblemType::new("status-unavailable", "status list unavailable", 503);
+/// A key-binding JWT is required and missing.
+pub const KB_JWT_MISSING: ProblemType =
+    ProblemType::new("kb-jwt-missing", "key binding jwt missing", 401);
+/// The key-binding JWT is invalid (type, audience, nonce, sd_hash, age or signature).
+pub const INVALID_KB_JWT: ProblemType =
+    ProblemType::new("invalid-kb-jwt", "invalid key binding jwt", 401);
+/// The presentation's holder is not the signer.
+pub const HOLDER_BINDING: ProblemType =
+    ProblemType::new("holder-binding", "holder binding failed", 403);
+/// A claim to disclose is not in the credential, or not disclosable.
+pub const UNKNOWN_CLAIM: ProblemType = ProblemType::new("unknown-claim", "unknown claim", 400);
+
+// --- signed requests (RFC 9421 profile) ---
+
+/// The request carries no signature with the Civitas tag.
+pub const SIGNATURE_MISSING: ProblemType =
+    ProblemType::new("signature-missing", "request signature missing", 401);
+/// The signature headers do not follow the profile (components, parameters, syntax).
+pub const INVALID_SIGNATURE_INPUT: ProblemType = ProblemType::new(
+    "invalid-signature-input",
+    "request signature does not follow the profile",
+    401,
+);
+/// `created` lies outside the accepted window.
+pub const SIGNATURE_EXPIRED: ProblemType = ProblemType::new(
+    "signature-expired",
+    "request signature outside its time window",
+    401,
+);
+/// `Content-Digest` is missing or does not match the body.
+pub const CONTENT_DIGEST_MISMATCH: ProblemType = ProblemType::new(
+    "content-digest-mismatch",
+    "content-digest does not match the body",
+    400,
+);
+/// The request signature does not verify.
+pub const INVALID_REQUEST_SIGNATURE: ProblemType = ProblemType::new(
+    "invalid-request-signature",
+    "request signature does not verify",
+    401,
+);
+/// The (signer, nonce) pair was seen before.
+pub const REPLAYED_REQUEST: ProblemType =
+    ProblemType::new("replayed-request", "request replayed", 401);
+/// The signer may not use this route.
+pub const NOT_AUTHORIZED: ProblemType = ProblemType::new("not-authorized", "not authorized", 403);
+
+/// The registry could not be asked (an issuer or verifier depends on it).
+pub const REGISTRY_UNAVAILABLE: ProblemType =
+    ProblemType::new("registry-unavailable", "registry unavailable", 503);
+
 /// An RFC 9457 problem details body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
