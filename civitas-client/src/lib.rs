@@ -16,6 +16,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod credential;
+
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -445,6 +445,5 @@ pub fn check_status(
         Status::Valid => Ok(()),
         Status::Invalid => Err(CredentialError::Revoked),
         Status::Suspended => Err(CredentialError::Suspended),
-        _ => Err(CredentialError::StatusList(StatusListError::UnknownStatus)),
     }
 }

@@ -51,6 +51,9 @@ pub enum Command {
     /// The registry's transparency log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Credentials: receive, list, show, present, verify; offer and revoke as an operator.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
 }
 
 /// Key-derivation cost of the keystore.
@@ -206,6 +209,102 @@ pub enum TrustCommand {
         /// As of this RFC 3339 time.
         #[arg(long)]
         at: Option<String>,
+    },
+}
+
+/// `wallet credential ...`.
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// As an issuer's operator: create an offer and print its URI (and tx code).
+    Offer {
+        /// The issuer URL (its Credential Issuer Identifier).
+        #[arg(long)]
+        issuer: String,
+        /// The credential type (e.g. ResidentIdentity) or its vct.
+        #[arg(long)]
+        vct: String,
+        /// A JSON file with the claims.
+        #[arg(long)]
+        claims: PathBuf,
+        /// Bind the offer to this holder DID (required for identity credentials; without
+        /// it the offer gets a tx code).
+        #[arg(long)]
+        holder: Option<String>,
+        /// How long the credential stays valid (e.g. 365d).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        valid_for: Option<std::time::Duration>,
+        /// The operator DID of this wallet that signs (default: the default DID).
+        #[arg(long = "as")]
+        signer: Option<String>,
+    },
+    /// Receive a credential from an openid-credential-offer:// URI.
+    Receive {
+        /// The offer URI.
+        offer: String,
+        /// The tx code the issuer gave you by another channel.
+        #[arg(long)]
+        tx_code: Option<String>,
+        /// The DID of this wallet to hold it (default: the default DID).
+        #[arg(long = "as")]
+        holder: Option<String>,
+    },
+    /// List the credentials this wallet holds, oldest first.
+    List,
+    /// Show a credential's claims, their classification and which are disclosable.
+    Show {
+        /// The credential id.
+        id: String,
+        /// The schemas directory.
+        #[arg(long, default_value = "schemas")]
+        schemas: PathBuf,
+    },
+    /// Print an SD-JWT presentation disclosing only the named claims, with a KB-JWT.
+    Present {
+        /// The credential id.
+        id: String,
+        /// The claims to disclose, comma-separated (nested ones as a/b).
+        #[arg(long, value_delimiter = ',')]
+        disclose: Vec<String>,
+        /// The audience (the verifier's origin).
+        #[arg(long)]
+        audience: String,
+        /// The verifier's nonce.
+        #[arg(long)]
+        nonce: String,
+    },
+    /// Verify a presentation (or credential) fully and print the disclosed claims.
+    Verify {
+        /// The presentation (SD-JWT); '-' reads it from stdin.
+        presentation: String,
+        /// The audience its KB-JWT must name.
+        #[arg(long, requires = "nonce")]
+        audience: Option<String>,
+        /// The nonce its KB-JWT must carry.
+        #[arg(long, requires = "audience")]
+        nonce: Option<String>,
+        /// The schemas directory.
+        #[arg(long, default_value = "schemas")]
+        schemas: PathBuf,
+        /// Refuse status lists older than this (0s: fetch a fresh one).
+        #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+        max_status_age: std::time::Duration,
+    },
+    /// As an issuer's operator: revoke (or suspend, or reinstate) a credential.
+    Revoke {
+        /// The issuer URL.
+        #[arg(long)]
+        issuer: String,
+        /// The credential id.
+        id: String,
+        /// Suspend instead of revoking (revocation is final).
+        #[arg(long, conflicts_with = "reinstate")]
+        suspend: bool,
+        /// Lift a suspension.
+        #[arg(long)]
+        reinstate: bool,
+        /// The operator DID of this wallet that signs (default: the default DID).
+        #[arg(long = "as")]
+        signer: Option<String>,
     },
 }
 

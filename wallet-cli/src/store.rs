@@ -90,12 +90,45 @@ pub(crate) struct HeldDid {
     pub(crate) ops: Vec<String>,
 }
 
+/// A credential this wallet holds (its disclosures' salts are secret: it lives in the
+/// encrypted keystore).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HeldCredential {
+    /// base32 SHA-256 of the issuer-signed JWT.
+    pub(crate) id: String,
+    /// The SD-JWT as issued, with every disclosure.
+    pub(crate) sd_jwt: String,
+    /// Its type.
+    pub(crate) vct: String,
+    /// The issuer DID.
+    pub(crate) issuer: String,
+    /// The Credential Issuer Identifier it came from.
+    pub(crate) issuer_url: String,
+    /// The holder DID (`sub`).
+    pub(crate) holder: String,
+    /// When it was received, unix ms.
+    pub(crate) received_ms: u64,
+}
+
+impl std::fmt::Debug for HeldCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldCredential")
+            .field("id", &self.id)
+            .field("vct", &self.vct)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The secret part of the wallet.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Secrets {
     /// The DIDs, oldest first.
     pub(crate) dids: Vec<HeldDid>,
+    /// The credentials, oldest first.
+    #[serde(default)]
+    pub(crate) credentials: Vec<HeldCredential>,
     /// The default DID.
     #[serde(default)]
     pub(crate) default_did: Option<String>,

@@ -59,7 +59,7 @@ fn signed_from_text(text: &str) -> anyhow::Result<Signed<Operation>> {
 }
 
 /// Resolves the current version of a held DID and returns it with the proofs checked.
-async fn current(client: &RegistryClient, did: &Did) -> anyhow::Result<LedgerVersion> {
+pub(crate) async fn current(client: &RegistryClient, did: &Did) -> anyhow::Result<LedgerVersion> {
     let resolved = client.resolve(did, &Version::Current).await?;
     resolved
         .ledger
@@ -67,7 +67,7 @@ async fn current(client: &RegistryClient, did: &Did) -> anyhow::Result<LedgerVer
 }
 
 /// The first key of `held` listed under `relationship` in `doc`.
-fn held_key(
+pub(crate) fn held_key(
     held: &HeldDid,
     doc: &DidDocument,
     relationship: Relationship,

@@ -1,6 +1,7 @@
 //! One module per command group, and what they share: opening the wallet, talking to the
 //! registry with pinned keys, and printing.
 
+mod credential;
 mod did;
 mod init;
 mod log;
@@ -34,6 +35,7 @@ pub(crate) async fn run(
         Command::Did(command) => did::run(&mut ctx, command).await,
         Command::Trust(command) => trust::run(&mut ctx, command).await,
         Command::Log(command) => log::run(&mut ctx, command).await,
+        Command::Credential(command) => credential::run(&mut ctx, command).await,
     }
 }
 

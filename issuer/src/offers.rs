@@ -1,0 +1,335 @@
+//! Offers and their codes: the state transitions the writer decides (create, redeem a code,
+//! use a token, change a status), and the secrets they involve. Codes, tx codes and tokens
+//! are stored only as hashes and never logged.
+
+use civitas_core::encoding;
+use rand::RngCore as _;
+use serde_json::json;
+
+use crate::error::{OAuthCode, OAuthError};
+use crate::status::StatusCode;
+use crate::store::{
+    Command, Event, IssuedCredential, Offer, OfferState, StorageError, View, code_key,
+    credential_key, offer_key, token_key,
+};
+
+/// Wrong tx codes after which an offer's code dies.
+pub const MAX_TX_CODE_FAILURES: u8 = 5;
+/// The longest an offer's code lives.
+pub const MAX_OFFER_LIFETIME_MS: u64 = 10 * 60 * 1000;
+/// Digits of a tx code.
+pub const TX_CODE_DIGITS: usize = 6;
+
+/// `bytes` random bytes, base64url.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    encoding::b64url(&buf)
+}
+
+/// A numeric tx code.
+pub fn random_tx_code() -> String {
+    let mut out = String::with_capacity(TX_CODE_DIGITS);
+    while out.len() < TX_CODE_DIGITS {
+        // Rejection sampling keeps the digits uniform.
+        let b = (rand::rngs::OsRng.next_u32() & 0xff) as u8;
+        if b < 250 {
+            out.push(char::from(b'0' + b % 10));
+        }
+    }
+    out
+}
+
+/// Base64url SHA-256 of a secret: what is stored in its place.
+pub fn hash_secret(secret: &str) -> String {
+    encoding::b64url(&encoding::sha256(secret.as_bytes()))
+}
+
+/// The stored form of an offer's tx code (bound to the offer, so equal codes differ).
+pub fn hash_tx_code(offer_id: &str, tx_code: &str) -> String {
+    hash_secret(&format!("{offer_id}\n{tx_code}"))
+}
+
+/// Constant-time equality of two hashes.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a
+            .bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The `openid-credential-offer://` URI of an offer.
+pub fn offer_uri(
+    issuer: &str,
+    config_id: &str,
+    code: &str,
+    tx_code: bool,
+    description: &str,
+) -> String {
+    let mut grant = json!({ "pre-authorized_code": code });
+    if tx_code {
+        grant["tx_code"] = json!({
+            "input_mode": "numeric",
+            "length": TX_CODE_DIGITS,
+            "description": description,
+        });
+    }
+    let offer = json!({
+        "credential_issuer": issuer,
+        "credential_configuration_ids": [config_id],
+        "grants": { crate::oid4vci::PRE_AUTHORIZED_GRANT: grant },
+    });
+    format!(
+        "openid-credential-offer://?credential_offer={}",
+        percent_encoding::utf8_percent_encode(
+            &offer.to_string(),
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    )
+}
+
+/// Stores a new offer.
+pub(crate) struct CreateOffer(pub(crate) Offer);
+
+impl Command for CreateOffer {
+    type Output = Result<(), StorageError>;
+
+    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+        // Codes are 256-bit random: a collision means a broken random source.
+        if view.get(&code_key(&self.0.code_hash)).map_err(Err)?.is_some()
+            || view.get(&offer_key(&self.0.id)).map_err(Err)?.is_some()
+        {
+            return Err(Err(StorageError::Damaged {
+                what: "offer",
+                detail: "a fresh random code or id collides with a stored one".to_owned(),
+            }));
+        }
+        Ok((Some(Event::OfferCreated { offer: self.0 }), Ok(())))
+    }
+}
+
+/// What redeeming a code gives.
+#[derive(Debug)]
+pub(crate) struct Redeemed {
+    pub(crate) offer: String,
+    pub(crate) config_id: String,
+}
+
+/// Exchanges a pre-authorized code (and tx code) for an access token.
+pub(crate) struct RedeemCode {
+    pub(crate) code_hash: String,
+    pub(crate) tx_code: Option<String>,
+    pub(crate) token_hash: String,
+    pub(crate) token_expires_ms: u64,
+    pub(crate) now_ms: u64,
+}
+
+fn grant_error(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(OAuthCode::InvalidGrant, description)
+}
+
+impl Command for RedeemCode {
+    type Output = Result<Redeemed, OAuthError>;
+
+    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+        let id = view
+            .get(&code_key(&self.code_hash))
+            .map_err(|e| Err(e.into()))?
+            .ok_or_else(|| Err(grant_error("unknown pre-authorized code")))?;
+        let id = String::from_utf8(id).map_err(|_| {
+            Err(OAuthError::internal("a stored offer id is not utf-8"))
+        })?;
+        let offer: Offer = view
+            .get_json(&offer_key(&id), "offer")
+            .map_err(|e| Err(e.into()))?
+            .ok_or_else(|| Err(OAuthError::internal("a code names a missing offer")))?;
+        let failures = match offer.state {
+            OfferState::Open { failures } => failures,
+            OfferState::Locked => {
+                return Err(Err(grant_error(format!(
+                    "the pre-authorized code is locked after {MAX_TX_CODE_FAILURES} wrong tx codes"
+                ))));
+            }
+            OfferState::Redeemed { .. } | OfferState::Issued { .. } => {
+                return Err(Err(grant_error("the pre-authorized code was already used")));
+            }
+        };
+        if self.now_ms >= offer.expires_ms {
+            return Err(Err(grant_error("the pre-authorized code has expired")));
+        }
+        match (&offer.tx_code_hash, &self.tx_code) {
+            (Some(_), None) => {
+                return Err(Err(OAuthError::new(
+                    OAuthCode::InvalidRequest,
+                    "this offer requires a tx_code",
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(Err(OAuthError::new(
+                    OAuthCode::InvalidRequest,
+                    "this offer has no tx_code; send none",
+                )));
+            }
+            (Some(expected), Some(given)) if !same(expected, &hash_tx_code(&id, given)) => {
+                let left = MAX_TX_CODE_FAILURES.saturating_sub(failures + 1);
+                let description = if left == 0 {
+                    "wrong tx_code; the pre-authorized code is now locked".to_owned()
+                } else {
+                    format!("wrong tx_code; {left} attempts left")
+                };
+                return Ok((
+                    Some(Event::TxCodeFailed { offer: id }),
+                    Err(grant_error(description)),
+                ));
+            }
+            _ => {}
+        }
+        Ok((
+            Some(Event::CodeRedeemed {
+                offer: id.clone(),
+                token_hash: self.token_hash,
+                token_expires_ms: self.token_expires_ms,
+            }),
+            Ok(Redeemed {
+                offer: id,
+                config_id: offer.config_id,
+            }),
+        ))
+    }
+}
+
+/// The offer behind a live access token (read outside the writer; [`UseToken`] decides).
+pub(crate) fn offer_for_token(
+    store: &crate::store::Store,
+    token_hash: &str,
+    now_ms: u64,
+) -> Result<Offer, OAuthError> {
+    let invalid = || OAuthError::new(OAuthCode::InvalidToken, "unknown, used or expired access token");
+    let id = store.get(&token_key(token_hash))?.ok_or_else(invalid)?;
+    let id = String::from_utf8(id).map_err(|_| invalid())?;
+    let offer: Offer = store.get_json(&offer_key(&id), "offer")?.ok_or_else(invalid)?;
+    match &offer.state {
+        OfferState::Redeemed {
+            token_hash: stored,
+            token_expires_ms,
+        } if same(stored, token_hash) && now_ms < *token_expires_ms => Ok(offer),
+        _ => Err(invalid()),
+    }
+}
+
+/// Records issued credentials and uses up the token, unless someone used it first.
+pub(crate) struct UseToken {
+    pub(crate) token_hash: String,
+    pub(crate) offer: String,
+    pub(crate) credentials: Vec<IssuedCredential>,
+}
+
+impl Command for UseToken {
+    type Output = Result<(), OAuthError>;
+
+    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+        let offer: Option<Offer> = view
+            .get_json(&offer_key(&self.offer), "offer")
+            .map_err(|e| Err(e.into()))?;
+        match offer.map(|o| o.state) {
+            Some(OfferState::Redeemed { token_hash, .. }) if same(&token_hash, &self.token_hash) => {
+                Ok((
+                    Some(Event::Issued {
+                        offer: self.offer,
+                        credentials: self.credentials,
+                    }),
+                    Ok(()),
+                ))
+            }
+            _ => Err(Err(OAuthError::new(
+                OAuthCode::InvalidToken,
+                "the access token was used by a concurrent request",
+            ))),
+        }
+    }
+}
+
+/// Why a status change is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusChangeError {
+    /// No such credential.
+    #[error("no credential {0} was issued here")]
+    Unknown(String),
+    /// Revocation is final.
+    #[error("credential {0} is revoked; revocation is final")]
+    Final(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Changes a credential's status.
+pub(crate) struct SetStatus {
+    pub(crate) credential: String,
+    pub(crate) status: StatusCode,
+    pub(crate) by: String,
+    pub(crate) at_ms: u64,
+}
+
+impl Command for SetStatus {
+    type Output = Result<IssuedCredential, StatusChangeError>;
+
+    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+        let mut c: IssuedCredential = view
+            .get_json(&credential_key(&self.credential), "credential")
+            .map_err(|e| Err(e.into()))?
+            .ok_or_else(|| Err(StatusChangeError::Unknown(self.credential.clone())))?;
+        if c.status == StatusCode::Revoked {
+            return Err(Err(StatusChangeError::Final(self.credential)));
+        }
+        if c.status == self.status {
+            return Err(Ok(c));
+        }
+        c.status = self.status;
+        Ok((
+            Some(Event::StatusChanged {
+                credential: self.credential,
+                status: self.status,
+                by: self.by,
+                at_ms: self.at_ms,
+            }),
+            Ok(c),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_codes_are_six_digits() {
+        for _ in 0..100 {
+            let code = random_tx_code();
+            assert_eq!(code.len(), TX_CODE_DIGITS);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+        }
+    }
+
+    #[test]
+    fn tx_code_hashes_are_bound_to_the_offer() {
+        assert_ne!(hash_tx_code("a", "123456"), hash_tx_code("b", "123456"));
+        assert!(same(&hash_tx_code("a", "1"), &hash_tx_code("a", "1")));
+        assert!(!same(&hash_tx_code("a", "1"), &hash_tx_code("a", "2")));
+    }
+
+    #[test]
+    fn offer_uris_carry_the_grant() {
+        let uri = offer_uri("http://127.0.0.1:1", "ResidentIdentity", "abc", true, "d");
+        let (scheme, query) = uri.split_once("?credential_offer=").unwrap_or_default();
+        assert_eq!(scheme, "openid-credential-offer://");
+        let json = percent_encoding::percent_decode_str(query).decode_utf8_lossy();
+        let offer: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(offer["credential_issuer"], "http://127.0.0.1:1");
+        let grant = &offer["grants"][crate::oid4vci::PRE_AUTHORIZED_GRANT];
+        assert_eq!(grant["pre-authorized_code"], "abc");
+        assert_eq!(grant["tx_code"]["length"], 6);
+    }
+}
