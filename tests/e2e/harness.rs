@@ -28,42 +28,19 @@ impl Registry {
 
     /// Like `start`, returning the process's stderr when it exits instead.
     pub(crate) fn try_start(data_dir: &Path, args: &[&str]) -> Result<Self, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-did-registry"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-did-registry"));
+        command
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next();
-            let _ = tx.send(first);
-            // Keep draining so the child never blocks on a full pipe.
-            for _ in lines {}
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(Ok(line))) => {
-                let addr = line
-                    .strip_prefix("listening on ")
-                    .ok_or_else(|| format!("unexpected first line {line:?}"))?;
-                Ok(Self {
-                    url: format!("http://{addr}"),
-                    child: Some(child),
-                })
-            }
-            _ => {
-                let _ = child.kill();
-                let output = child.wait_with_output().map_err(|e| e.to_string())?;
-                Err(String::from_utf8_lossy(&output.stderr).into_owned())
-            }
-        }
+            .args(args);
+        let (addr, child) = spawn_server(command)?;
+        Ok(Self {
+            url: format!("http://{addr}"),
+            child: Some(child),
+        })
     }
 
     /// Kills the process with SIGKILL, as a crash would.
@@ -95,6 +72,99 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Starts a server process and waits for its `listening on ADDR` line; returns ADDR, or
+/// the process's stderr when it exits first.
+pub(crate) fn spawn_server(mut command: Command) -> Result<(String, Child), String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next();
+        let _ = tx.send(first);
+        // Keep draining so the child never blocks on a full pipe.
+        for _ in lines {}
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(Ok(line))) => {
+            let addr = line
+                .strip_prefix("listening on ")
+                .ok_or_else(|| format!("unexpected first line {line:?}"))?;
+            Ok((addr.to_owned(), child))
+        }
+        _ => {
+            let _ = child.kill();
+            let output = child.wait_with_output().map_err(|e| e.to_string())?;
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+}
+
+/// A port free now on 127.0.0.1, for a server whose URL must be known before it starts
+/// (it goes into a DID document).
+pub(crate) fn reserve_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// An issuer running as its own process.
+pub(crate) struct Issuer {
+    pub(crate) url: String,
+    child: Option<Child>,
+}
+
+impl Issuer {
+    /// `issuer init`: makes the key in `data_dir` and returns its multibase.
+    pub(crate) fn init(data_dir: &Path) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_e2e-issuer"))
+            .arg("init")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .output()
+            .expect("issuer init");
+        assert!(output.status.success(), "issuer init: {output:?}");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// `issuer serve` on `port` (reserved earlier: the URL is in the DID document).
+    pub(crate) fn start(data_dir: &Path, port: u16, did: &str, registry: &str, args: &[&str]) -> Self {
+        let url = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-issuer"));
+        command
+            .arg("serve")
+            .args(["--did", did, "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--registry", registry, "--public-url", &url])
+            .arg("--schemas")
+            .arg(schemas_dir())
+            .args(args);
+        let (_, child) = spawn_server(command).unwrap_or_else(|e| panic!("issuer did not start: {e}"));
+        Self {
+            url,
+            child: Some(child),
+        }
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The workspace's schemas directory.
+pub(crate) fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
 }
 
 /// What one wallet command did.
