@@ -179,7 +179,7 @@ async fn verify(
 }
 
 /// `POST /admin/offers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfferRequest {
     /// The credential configuration (type name, e.g. `ResidentIdentity`) or its `vct`.
@@ -201,6 +201,8 @@ pub struct OfferResponse {
     pub offer_id: String,
     /// The `openid-credential-offer://` URI.
     pub credential_offer_uri: String,
+    /// The pre-authorized code the URI carries.
+    pub pre_authorized_code: String,
     /// The tx code to give the holder by another channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_code: Option<String>,
@@ -219,6 +221,23 @@ async fn create_offer(
             format!("expected an offer request: {e}"),
         )
     })?;
+    let answer = make_offer(&app, &operator, request).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(answer),
+    )
+        .into_response())
+}
+
+/// Creates an offer for `operator` (already authenticated): the type known, a holder when
+/// the type requires one, the claims valid for the schema, the issuer accredited for the
+/// type now (read fresh) within its level and claim constraints.
+pub async fn make_offer(
+    app: &AppState,
+    operator: &Did,
+    request: OfferRequest,
+) -> Result<OfferResponse, ApiError> {
     let entry = app.schemas.find(&request.credential_type).ok_or_else(|| {
         ApiError::new(
             problem::UNKNOWN_VCT,
@@ -245,7 +264,7 @@ async fn create_offer(
     };
     entry.validate(&request.claims)?;
     let vct = entry.schema.vct();
-    let accreditation = crate::trust::current(&app, vct).await?;
+    let accreditation = crate::trust::current(app, vct).await?;
     let (highest, all) = entry.planned_summary(&request.claims, crate::now_s())?;
     crate::trust::check_against(&accreditation, vct, highest, &all)?;
 
@@ -276,17 +295,13 @@ async fn create_offer(
         tx_code.is_some(),
         "the code the department gave you",
     );
-    Ok((
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(OfferResponse {
-            offer_id: id,
-            credential_offer_uri: uri,
-            tx_code,
-            expires_ms,
-        }),
-    )
-        .into_response())
+    Ok(OfferResponse {
+        offer_id: id,
+        credential_offer_uri: uri,
+        pre_authorized_code: code,
+        tx_code,
+        expires_ms,
+    })
 }
 
 async fn credential(

@@ -112,9 +112,11 @@ impl Command for CreateOffer {
 
 /// What redeeming a code gives.
 #[derive(Debug)]
-pub(crate) struct Redeemed {
-    pub(crate) offer: String,
-    pub(crate) config_id: String,
+pub struct Redeemed {
+    /// The offer.
+    pub offer: String,
+    /// Its credential configuration.
+    pub config_id: String,
 }
 
 /// Exchanges a pre-authorized code (and tx code) for an access token.

@@ -63,7 +63,8 @@ pub struct Ephemeral {
 }
 
 impl Ephemeral {
-    fn issue_nonce(&self, now: u64) -> Option<String> {
+    /// Issues a `c_nonce` (`None` when too many are outstanding).
+    pub fn issue_nonce(&self, now: u64) -> Option<String> {
         let mut nonces = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
         if nonces.len() >= MAX_NONCES {
             nonces.retain(|_, expiry| *expiry > now);
@@ -195,20 +196,7 @@ async fn token(
     let code = request.pre_authorized_code.ok_or_else(|| {
         OAuthError::new(OAuthCode::InvalidRequest, "pre-authorized_code is missing")
     })?;
-    let token = offers::random_token(32);
-    let now = now_ms();
-    let redeemed = app
-        .store
-        .run(RedeemCode {
-            code_hash: offers::hash_secret(&code),
-            tx_code: request.tx_code,
-            token_hash: offers::hash_secret(&token),
-            token_expires_ms: now
-                .saturating_add(u64::try_from(TOKEN_LIFETIME.as_millis()).unwrap_or(u64::MAX)),
-            now_ms: now,
-        })
-        .await??;
-    tracing::info!(offer = %redeemed.offer, "pre-authorized code redeemed");
+    let (token, redeemed) = redeem(&app, &code, request.tx_code).await?;
     Ok(no_store(
         Json(json!({
             "access_token": token,
@@ -221,6 +209,30 @@ async fn token(
         }))
         .into_response(),
     ))
+}
+
+/// The token endpoint's logic: exchanges a pre-authorized code (and its tx code) for an
+/// access token, durably, once.
+pub async fn redeem(
+    app: &AppState,
+    code: &str,
+    tx_code: Option<String>,
+) -> Result<(String, offers::Redeemed), OAuthError> {
+    let token = offers::random_token(32);
+    let now = now_ms();
+    let redeemed = app
+        .store
+        .run(RedeemCode {
+            code_hash: offers::hash_secret(code),
+            tx_code,
+            token_hash: offers::hash_secret(&token),
+            token_expires_ms: now
+                .saturating_add(u64::try_from(TOKEN_LIFETIME.as_millis()).unwrap_or(u64::MAX)),
+            now_ms: now,
+        })
+        .await??;
+    tracing::info!(offer = %redeemed.offer, "pre-authorized code redeemed");
+    Ok((token, redeemed))
 }
 
 async fn nonce(State(app): State<AppState>) -> Result<Response, ApiError> {

@@ -13,18 +13,18 @@ const LICENSE: &str = "https://schemas.civitas.gov.example/vct/BusinessLicense/v
 
 /// A ledger with a root authority, a department accredited for three types (OfficialRole
 /// only for jurisdiction 310000) running its issuer, and a citizen.
-struct World {
-    tmp: TempDir,
-    _registry: Registry,
-    operator: Wallet,
-    department: String,
-    issuer: Issuer,
-    citizen: Wallet,
-    citizen_did: String,
+pub(crate) struct World {
+    pub(crate) tmp: TempDir,
+    pub(crate) registry: Registry,
+    pub(crate) operator: Wallet,
+    pub(crate) department: String,
+    pub(crate) issuer: Issuer,
+    pub(crate) citizen: Wallet,
+    pub(crate) citizen_did: String,
 }
 
 impl World {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let tmp = TempDir::new().unwrap();
         let offline = Wallet {
             dir: tmp.path().join("root"),
@@ -81,7 +81,7 @@ impl World {
         let citizen_did = citizen.create_did(&[]).await;
         Self {
             tmp,
-            _registry: registry,
+            registry,
             operator,
             department,
             issuer,
@@ -90,7 +90,7 @@ impl World {
         }
     }
 
-    fn example(name: &str) -> String {
+    pub(crate) fn example(name: &str) -> String {
         schemas_dir()
             .join("examples")
             .join(format!("{name}.json"))
@@ -98,13 +98,13 @@ impl World {
             .to_string()
     }
 
-    fn claims_file(&self, name: &str, value: &Value) -> String {
+    pub(crate) fn claims_file(&self, name: &str, value: &Value) -> String {
         let path = self.tmp.path().join(name);
         std::fs::write(&path, value.to_string()).unwrap();
         path.display().to_string()
     }
 
-    async fn offer(&self, vct: &str, claims: &str, holder: Option<&str>) -> Outcome {
+    pub(crate) async fn offer(&self, vct: &str, claims: &str, holder: Option<&str>) -> Outcome {
         let mut args = vec![
             "credential",
             "offer",
@@ -121,7 +121,7 @@ impl World {
         self.operator.run(&args).await
     }
 
-    async fn offer_uri(&self, vct: &str, claims: &str, holder: Option<&str>) -> (String, Option<String>) {
+    pub(crate) async fn offer_uri(&self, vct: &str, claims: &str, holder: Option<&str>) -> (String, Option<String>) {
         let out = self.offer(vct, claims, holder).await.ok().json();
         (
             out["credential_offer_uri"].as_str().unwrap().to_owned(),

@@ -3,5 +3,6 @@
 
 mod credentials;
 mod harness;
+mod interop;
 mod registry;
 mod wallet;

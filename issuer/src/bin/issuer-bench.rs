@@ -1,0 +1,318 @@
+//! `issuer-bench`: the issuer's load harness. Prints each figure as `name: value`.
+//!
+//! A registry node runs in-process (rate limits off) with a root authority and a department
+//! DID accredited for a benchmark credential type of 10 selectively disclosable claims.
+//! Offers and access tokens are made first through the issuer's own logic; then
+//! `--clients` concurrent tasks run the credential endpoint's logic (`issue::issue`):
+//! access token, holder proof (a `jwk` proof, verified), the issuer's standing as of `iat`,
+//! the plan, concealment and signature, and the status index reservation and used-up token
+//! written durably with group commit before the credential is returned.
+//!
+//! - `credentials_per_s`: credentials issued per second.
+//! - `fsyncs`, `credentials_per_fsync`: from the store's log.
+//! - `sign_us`, `verify_us`: one Ed25519 signature and one strict verification, measured
+//!   single-threaded in the same run; `ratio_vs_sign_verify_limit` =
+//!   `credentials_per_s` × (`sign_us` + `verify_us`) / 10^6.
+//!
+//! Run: `cargo run --release -p issuer --bin issuer-bench [-- --credentials N --clients C]`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use civitas_client::RegistryClient;
+use civitas_core::did::Did;
+use civitas_core::keys::SecretKey;
+use civitas_core::ledger::{
+    Classification, OpService, OpVerificationMethod, Operation, Signed, TrustAction, TrustEntry,
+};
+use civitas_core::proof::PinnedKeys;
+use civitas_core::schema::SchemaSet;
+use clap::Parser;
+use issuer::admin::OfferRequest;
+use issuer::schemas::Schemas;
+use issuer::store::Store;
+use issuer::{AppState, IssuerOptions};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Credentials to issue in the timed phase.
+    #[arg(long, default_value_t = 8_000)]
+    credentials: usize,
+    /// Concurrent requests.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+}
+
+const VCT: &str = "https://schemas.civitas.gov.example/vct/BenchRecord/v1";
+const CLAIMS: usize = 10;
+
+/// A credential type of 10 `internal` claims: all selectively disclosable.
+fn bench_schema() -> Vec<u8> {
+    let mut properties = Map::new();
+    for i in 0..CLAIMS {
+        properties.insert(
+            format!("field_{i}"),
+            json!({
+                "type": "string",
+                "maxLength": 64,
+                "x-classification": "internal",
+                "x-display": [
+                    {"locale": "zh-CN", "name": format!("字段{i}")},
+                    {"locale": "en-US", "name": format!("Field {i}")}
+                ]
+            }),
+        );
+    }
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "BenchRecord",
+        "vct": VCT,
+        "x-display": [
+            {"locale": "zh-CN", "name": "基准记录"},
+            {"locale": "en-US", "name": "Benchmark record"}
+        ],
+        "type": "object",
+        "additionalProperties": false,
+        "required": (0..CLAIMS).map(|i| format!("field_{i}")).collect::<Vec<_>>(),
+        "properties": properties,
+    });
+    serde_json::to_vec_pretty(&schema).unwrap_or_default()
+}
+
+fn claims() -> Map<String, Value> {
+    (0..CLAIMS)
+        .map(|i| (format!("field_{i}"), json!(format!("value number {i} of the record"))))
+        .collect()
+}
+
+fn now_s() -> i64 {
+    issuer::now_s()
+}
+
+/// Median time of `f` over `n` runs, microseconds.
+fn time_us(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        f();
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[n / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("issuer-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run(&args, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
+    // The registry, with a root authority known in advance.
+    let root_rotation = SecretKey::generate();
+    let root_key = SecretKey::generate();
+    let root_op = Signed::sign(
+        Operation::create(
+            vec![SecretKey::generate().public_key(), root_rotation.public_key()],
+            root_key.public_key(),
+            1,
+        ),
+        &root_rotation,
+    );
+    let root = Did::civ_from_genesis_hash(&civitas_core::encoding::sha256(root_op.bytes()));
+    let ledger = did_registry::Ledger::open(did_registry::LedgerOptions {
+        data_dir: dir.join("registry"),
+        origin: "bench.civitas/log".to_owned(),
+        authorities: Some(vec![root.clone()]),
+        recovery_window: None,
+        idle_seal: Duration::from_secs(10),
+    })
+    .await
+    .context("opening the ledger")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let registry_url = format!("http://{}", listener.local_addr()?);
+    let note_key = ledger.verifier().clone();
+    tokio::spawn(did_registry::serve(
+        listener,
+        did_registry::AppState {
+            ledger,
+            limits: None,
+        },
+        std::future::pending(),
+    ));
+    let client = || {
+        RegistryClient::new(
+            &registry_url,
+            PinnedKeys {
+                verifiers: vec![note_key.clone()],
+                min_signatures: 1,
+            },
+        )
+    };
+    let registry = client()?;
+    registry.submit_operation(&root_op).await?;
+
+    // The department: its DID lists the issuer key and URL.
+    let issuer_key = SecretKey::generate();
+    let (dept_rotation, dept_key) = (SecretKey::generate(), SecretKey::generate());
+    let public_url = "http://127.0.0.1:9".to_owned();
+    let mut op = Operation::create(
+        vec![SecretKey::generate().public_key(), dept_rotation.public_key()],
+        dept_key.public_key(),
+        1,
+    );
+    op.verification_methods.push(OpVerificationMethod {
+        id: "key-2".to_owned(),
+        public_key_multibase: issuer_key.public_key(),
+    });
+    op.assertion_method = vec!["key-2".to_owned()];
+    op.services.push(OpService {
+        id: "service".to_owned(),
+        kind: "OID4VCI".to_owned(),
+        service_endpoint: public_url.clone(),
+    });
+    let dept_op = Signed::sign(op, &dept_rotation);
+    let department = Did::civ_from_genesis_hash(&civitas_core::encoding::sha256(dept_op.bytes()));
+    registry.submit_operation(&dept_op).await?;
+    let accreditation = TrustEntry {
+        action: TrustAction::Accredit,
+        issuer: department.clone(),
+        vct: Some(VCT.to_owned()),
+        max_level: Some(Classification::Sensitive),
+        constraints: Vec::new(),
+        prospective: false,
+        prev: None,
+        signer: root.with_fragment("key-1"),
+    };
+    registry
+        .submit_operation(&Signed::sign(accreditation, &root_key))
+        .await?;
+
+    let schemas = Schemas::from_set(SchemaSet::from_files([(
+        "BenchRecord.schema.json".to_owned(),
+        bench_schema(),
+    )])?)?;
+    let store = Store::open(&dir.join("issuer"))?;
+    let app = AppState::start(IssuerOptions {
+        store: store.clone(),
+        key: issuer_key.clone(),
+        did: department.clone(),
+        public_url: public_url.clone(),
+        registry: client()?,
+        schemas,
+        operators: vec![department.clone()],
+        status_interval: Duration::from_secs(3600),
+    })
+    .await?;
+
+    // Offers, tokens, nonces and holder proofs, made before the clock starts.
+    eprintln!("preparing {} offers...", args.credentials);
+    let mut prepared = Vec::with_capacity(args.credentials);
+    for _ in 0..args.credentials {
+        let offer = issuer::admin::make_offer(
+            &app,
+            &department,
+            OfferRequest {
+                credential_type: "BenchRecord".to_owned(),
+                claims: claims(),
+                holder: None,
+                valid_for_s: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (token, _) = issuer::oid4vci::redeem(&app, &offer.pre_authorized_code, offer.tx_code)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+        let holder = SecretKey::generate();
+        let nonce = app
+            .ephemeral
+            .issue_nonce(issuer::now_ms())
+            .context("no nonce")?;
+        let mut header = Map::new();
+        header.insert("alg".to_owned(), json!("EdDSA"));
+        header.insert("typ".to_owned(), json!("openid4vci-proof+jwt"));
+        header.insert("jwk".to_owned(), json!(holder.public_key().to_jwk()));
+        let mut payload = Map::new();
+        payload.insert("aud".to_owned(), json!(public_url));
+        payload.insert("iat".to_owned(), json!(now_s()));
+        payload.insert("nonce".to_owned(), json!(nonce));
+        let proof = civitas_core::jws::sign_compact(&header, &payload, &holder)?;
+        prepared.push((token, proof));
+    }
+    // One warm-up issuance outside the clock: the first one asks the registry.
+    let warm = prepared.pop().context("no credentials to issue")?;
+    issuer::issue::issue(&app, &warm.0, "BenchRecord", &[warm.1], now_s())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+
+    let prepared = Arc::new(prepared);
+    let next = Arc::new(AtomicUsize::new(0));
+    let fsyncs_before = store.fsync_count();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (app, prepared, next) = (app.clone(), prepared.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((token, proof)) = prepared.get(i) else {
+                    return anyhow::Ok(());
+                };
+                let issued = issuer::issue::issue(
+                    &app,
+                    token,
+                    "BenchRecord",
+                    std::slice::from_ref(proof),
+                    now_s(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("credential {i}: {}", e.description))?;
+                if issued.len() != 1 || issued[0].matches('~').count() < CLAIMS + 1 {
+                    bail!("credential {i} does not have {CLAIMS} disclosures");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let issued = prepared.len();
+    let fsyncs = store.fsync_count() - fsyncs_before;
+    let per_s = issued as f64 / elapsed;
+
+    // The same machine, the same run: one signature and one strict verification.
+    let message = vec![0x5a_u8; 700];
+    let signature = issuer_key.sign(&message);
+    let public = issuer_key.public_key();
+    let sign_us = time_us(3_000, || {
+        std::hint::black_box(issuer_key.sign(std::hint::black_box(&message)));
+    });
+    let verify_us = time_us(3_000, || {
+        let _ = std::hint::black_box(public.verify(&message, &signature));
+    });
+    let limit = 1e6 / (sign_us + verify_us);
+
+    println!("credentials: {issued}");
+    println!("clients: {}", args.clients);
+    println!("seconds: {elapsed:.3}");
+    println!("credentials_per_s: {per_s:.0}");
+    println!("fsyncs: {fsyncs}");
+    println!(
+        "credentials_per_fsync: {:.1}",
+        issued as f64 / fsyncs.max(1) as f64
+    );
+    println!("sign_us: {sign_us:.1}");
+    println!("verify_us: {verify_us:.1}");
+    println!("sign_verify_limit_per_s: {limit:.0}");
+    println!("ratio_vs_sign_verify_limit: {:.2}", per_s / limit);
+    Ok(())
+}
