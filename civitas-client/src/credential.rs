@@ -229,7 +229,8 @@ async fn fetch_status(
     uri: &str,
     max_age_s: u64,
 ) -> Result<String, CredentialError> {
-    let unavailable = |e: &dyn std::fmt::Display| CredentialError::StatusUnavailable(format!("{uri}: {e}"));
+    let unavailable =
+        |e: &dyn std::fmt::Display| CredentialError::StatusUnavailable(format!("{uri}: {e}"));
     let mut request = http
         .get(uri)
         .timeout(STATUS_TIMEOUT)
@@ -259,8 +260,14 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin("https://a.example/status/1"), Some("https://a.example"));
-        assert_eq!(origin("http://127.0.0.1:80/x?y"), Some("http://127.0.0.1:80"));
+        assert_eq!(
+            origin("https://a.example/status/1"),
+            Some("https://a.example")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:80/x?y"),
+            Some("http://127.0.0.1:80")
+        );
         assert_eq!(origin("http://127.0.0.1:80"), Some("http://127.0.0.1:80"));
         assert_eq!(origin("ftp://a"), None);
         assert_eq!(origin("https:///x"), None);

@@ -237,15 +237,12 @@ impl Unverified {
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| claim_error("iss to be a DID", payload.get("iss")))?;
-        let kid: DidUrl = jwt
-            .kid()
-            .and_then(|k| k.parse().ok())
-            .ok_or_else(|| {
-                CredentialError::IssuerKey(format!(
-                    "expected kid to be a DID URL of {iss}, found {:?}",
-                    jwt.kid()
-                ))
-            })?;
+        let kid: DidUrl = jwt.kid().and_then(|k| k.parse().ok()).ok_or_else(|| {
+            CredentialError::IssuerKey(format!(
+                "expected kid to be a DID URL of {iss}, found {:?}",
+                jwt.kid()
+            ))
+        })?;
         if kid.did() != &iss || kid.fragment().is_none() || kid.query().is_some() {
             return Err(CredentialError::IssuerKey(format!(
                 "expected kid to be a DID URL with a fragment of {iss}, found {kid}"
@@ -377,7 +374,11 @@ impl Unverified {
             (None, None) => return Ok(()),
             (None, Some(kb)) => kb,
         };
-        let aud = kb.payload().get("aud").and_then(Value::as_str).unwrap_or("");
+        let aud = kb
+            .payload()
+            .get("aud")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let nonce = kb
             .payload()
             .get("nonce")

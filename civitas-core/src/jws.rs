@@ -348,11 +348,11 @@ pub fn sign_compact(
     }
     refuse_nulls(header, "header")?;
     refuse_nulls(payload, "payload")?;
-    let signing_input = format!(
-        "{}.{}",
-        b64url(Value::Object(header.clone()).to_string().as_bytes()),
-        b64url(Value::Object(payload.clone()).to_string().as_bytes()),
-    );
+    let json = |map: &Map<String, Value>| {
+        // A map of JSON values always serializes.
+        serde_json::to_vec(map).unwrap_or_default()
+    };
+    let signing_input = format!("{}.{}", b64url(&json(header)), b64url(&json(payload)));
     let signature = key.sign(signing_input.as_bytes());
     Ok(format!("{signing_input}.{}", b64url(&signature)))
 }

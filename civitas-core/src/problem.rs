@@ -152,8 +152,11 @@ pub const VCT_INTEGRITY_MISMATCH: ProblemType = ProblemType::new(
     403,
 );
 /// `kid` is not a key of `iss` usable for credentials at the time of `iat`.
-pub const INVALID_ISSUER_KEY: ProblemType =
-    ProblemType::new("invalid-issuer-key", "issuer key not valid for credentials", 403);
+pub const INVALID_ISSUER_KEY: ProblemType = ProblemType::new(
+    "invalid-issuer-key",
+    "issuer key not valid for credentials",
+    403,
+);
 /// The issuer was not accredited for this credential type at the time of `iat`.
 pub const ISSUER_NOT_ACCREDITED: ProblemType = ProblemType::new(
     "issuer-not-accredited",
@@ -200,8 +203,11 @@ pub const UNREFERENCED_DISCLOSURE: ProblemType = ProblemType::new(
     400,
 );
 /// The same disclosure or digest appears twice.
-pub const DUPLICATE_DISCLOSURE: ProblemType =
-    ProblemType::new("duplicate-disclosure", "duplicate disclosure or digest", 400);
+pub const DUPLICATE_DISCLOSURE: ProblemType = ProblemType::new(
+    "duplicate-disclosure",
+    "duplicate disclosure or digest",
+    400,
+);
 /// A disclosure is malformed, would overwrite a plain claim, or `_sd` / `...` are misused.
 pub const INVALID_DISCLOSURE: ProblemType =
     ProblemType::new("invalid-disclosure", "invalid disclosure", 400);

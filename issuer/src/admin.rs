@@ -24,7 +24,7 @@ use crate::offers::{
 };
 use crate::status::StatusCode as CredentialStatus;
 use crate::store::{IssuedCredential, Offer, OfferState, credential_key};
-use crate::{AppState, ApiError, now_ms};
+use crate::{ApiError, AppState, now_ms};
 
 /// Largest admin request body.
 const MAX_BODY: usize = 256 * 1024;
@@ -43,7 +43,10 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/offers", post(create_offer))
         .route("/admin/credentials/{id}", get(credential))
         .route("/admin/credentials/{id}/status", post(set_status))
-        .layer(axum::middleware::from_fn_with_state(state, require_operator))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            require_operator,
+        ))
 }
 
 /// Admin routes need a signed request, no presentation and no purpose.
@@ -60,9 +63,7 @@ fn unsigned(kind: problem::ProblemType, detail: impl Into<String>) -> Response {
     if response.status() == StatusCode::UNAUTHORIZED
         && let Ok(v) = HeaderValue::from_str(&httpsig::accept_signature(requirements(false)))
     {
-        response
-            .headers_mut()
-            .insert(httpsig::ACCEPT_SIGNATURE, v);
+        response.headers_mut().insert(httpsig::ACCEPT_SIGNATURE, v);
     }
     response
 }
@@ -80,7 +81,8 @@ async fn require_operator(State(app): State<AppState>, request: Request, next: N
     match verify(&app, &parts, &bytes).await {
         Ok(operator) => {
             parts.extensions.insert(Operator(operator));
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
         Err(e) => unsigned(e.kind(), e.detail()),
     }
@@ -105,8 +107,8 @@ async fn verify(
         .path_and_query()
         .map_or("/", axum::http::uri::PathAndQuery::as_str);
     let target = httpsig::target_uri(&app.public_url, path).map_err(|e| sig_error(&e))?;
-    let request =
-        httpsig::Request::new(parts.method.as_str(), &target, &fields).map_err(|e| sig_error(&e))?;
+    let request = httpsig::Request::new(parts.method.as_str(), &target, &fields)
+        .map_err(|e| sig_error(&e))?;
     let signature = httpsig::SignatureSet::from_request(&request)
         .and_then(|set| set.by_tag(httpsig::TAG))
         .map_err(|e| sig_error(&e))?;
@@ -248,9 +250,10 @@ pub async fn make_offer(
         )
     })?;
     let holder = match &request.holder {
-        Some(text) => Some(text.parse::<Did>().map_err(|e| {
-            ApiError::new(problem::INVALID_QUERY, format!("holder: {e}"))
-        })?),
+        Some(text) => Some(
+            text.parse::<Did>()
+                .map_err(|e| ApiError::new(problem::INVALID_QUERY, format!("holder: {e}")))?,
+        ),
         None if entry.holder_binding_required() => {
             return Err(ApiError::new(
                 problem::INVALID_QUERY,
@@ -266,7 +269,7 @@ pub async fn make_offer(
     let vct = entry.schema.vct();
     let accreditation = crate::trust::current(app, vct).await?;
     let (highest, all) = entry.planned_summary(&request.claims, crate::now_s())?;
-    crate::trust::check_against(&accreditation, vct, highest, &all)?;
+    crate::trust::check_against(&accreditation, vct, highest, || all)?;
 
     let id = random_token(16);
     let code = random_token(32);
@@ -345,7 +348,9 @@ async fn set_status(
         .await?
         .map_err(|e| match e {
             StatusChangeError::Unknown(_) => ApiError::new(problem::NOT_FOUND, e.to_string()),
-            StatusChangeError::Final(_) => ApiError::new(problem::CREDENTIAL_REVOKED, e.to_string()),
+            StatusChangeError::Final(_) => {
+                ApiError::new(problem::CREDENTIAL_REVOKED, e.to_string())
+            }
             StatusChangeError::Storage(e) => ApiError::internal(e),
         })?;
     tracing::info!(credential = %id, status = ?request.status, %operator, "status changed");

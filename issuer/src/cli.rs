@@ -100,7 +100,9 @@ async fn pinned_log_key(
 ) -> anyhow::Result<NoteVerifier> {
     let path = data_dir.join(LOG_KEY_FILE);
     if let Some(text) = given {
-        let key: NoteVerifier = text.parse().context("--log-key is not a note verifier key")?;
+        let key: NoteVerifier = text
+            .parse()
+            .context("--log-key is not a note verifier key")?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         return Ok(key);
     }

@@ -139,7 +139,10 @@ impl OAuthError {
     /// An internal failure: logged in full, answered generically.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(OAuthCode::ServerError, "the issuer could not complete the request")
+        Self::new(
+            OAuthCode::ServerError,
+            "the issuer could not complete the request",
+        )
     }
 }
 

@@ -11,6 +11,8 @@ use civitas_core::did::{Did, DidUrl};
 use civitas_core::document::Relationship;
 use civitas_core::jws::Jws;
 use civitas_core::keys::PublicKey;
+use civitas_core::ledger::Classification;
+use civitas_core::schema::DisclosurePlan;
 use civitas_core::sdjwt;
 use serde_json::{Map, Value, json};
 
@@ -20,7 +22,7 @@ use crate::oid4vci::PROOF_TYP;
 use crate::schemas::TypeEntry;
 use crate::status::{ListId, StatusCode};
 use crate::store::{IssuedCredential, Offer};
-use crate::{AppState, ApiError, now_ms};
+use crate::{ApiError, AppState, now_ms};
 
 pub use civitas_core::credential::{CREDENTIAL_TYP, credential_id};
 /// How far a proof's `iat` may lie in the past.
@@ -67,7 +69,9 @@ pub async fn check_proof(
     }
     let (sub, key) = match (jws.kid(), header.get("jwk")) {
         (Some(_), Some(_)) | (None, None) => {
-            return Err(proof_error("expected exactly one of kid and jwk in the proof header"));
+            return Err(proof_error(
+                "expected exactly one of kid and jwk in the proof header",
+            ));
         }
         (Some(kid), None) => {
             let url: DidUrl = kid
@@ -182,13 +186,13 @@ pub async fn issue(
     for proof in proofs {
         holders.push(check_proof(app, &offer, proof, now, &mut nonces).await?);
     }
-    let iat = wait_for_standing(app, entry, &offer).await?;
+    let (iat, plan) = wait_for_standing(app, entry, &offer).await?;
     let exp = iat.saturating_add(i64::try_from(offer.valid_for_s).unwrap_or(i64::MAX));
     let mut issued = Vec::with_capacity(holders.len());
     let mut records = Vec::with_capacity(holders.len());
     for holder in &holders {
         let (list, idx) = app.store.allocate_index();
-        let sd_jwt = build(app, entry, &offer.claims, holder, list, idx, iat, exp)?;
+        let sd_jwt = build(app, entry, &plan, holder, list, idx, iat, exp)?;
         let jwt = sd_jwt.split('~').next().unwrap_or_default();
         let id = credential_id(jwt);
         records.push(IssuedCredential {
@@ -209,15 +213,18 @@ pub async fn issue(
     app.store
         .run(UseToken {
             token_hash,
-            offer: offer.id.clone(),
+            offer: offer.clone(),
             credentials: records,
         })
         .await??;
     app.store.recorded(&indices);
     // A list's first credential: serve the list at once rather than at the next round.
     for (list, _) in &indices {
-        if crate::status::version_at(app, *list, None)?.is_none() {
-            crate::status::publish(app, *list).await?;
+        if !app.ephemeral.is_published(*list) {
+            if crate::status::version_at(app, *list, None)?.is_none() {
+                crate::status::publish(app, *list).await?;
+            }
+            app.ephemeral.mark_published(*list);
         }
     }
     tracing::info!(offer = %offer.id, credentials = ?ids, "credentials issued");
@@ -225,20 +232,24 @@ pub async fn issue(
 }
 
 /// Checks the issuer's standing as of `iat` (waiting, without back-dating, for the ledger
-/// to seal an accreditation made just now) and the claims against it; returns `iat`.
+/// to seal an accreditation made just now) and the claims against it; returns `iat` and
+/// the credential's plan.
 async fn wait_for_standing(
     app: &AppState,
     entry: &TypeEntry,
     offer: &Offer,
-) -> Result<i64, OAuthError> {
+) -> Result<(i64, DisclosurePlan), OAuthError> {
     let vct = entry.schema.vct();
     let deadline = tokio::time::Instant::now() + crate::trust::SEAL_WAIT;
     loop {
         let iat = crate::now_s();
         if let Some(accreditation) = crate::trust::at_issuance(app, vct, iat).await? {
-            let (highest, all) = entry.planned_summary(&offer.claims, iat)?;
-            crate::trust::check_against(&accreditation, vct, highest, &all)?;
-            return Ok(iat);
+            let plan = entry.plan(&offer.claims, iat)?;
+            let highest = plan.level().unwrap_or(Classification::Public);
+            crate::trust::check_against(&accreditation, vct, highest, || {
+                crate::schemas::all_claims(&plan, &offer.claims)
+            })?;
+            return Ok((iat, plan));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::new(
@@ -256,23 +267,22 @@ async fn wait_for_standing(
 pub fn build(
     app: &AppState,
     entry: &TypeEntry,
-    claims: &Map<String, Value>,
+    plan: &DisclosurePlan,
     holder: &Holder,
     list: ListId,
     idx: u32,
     iat: i64,
     exp: i64,
 ) -> Result<String, OAuthError> {
-    let plan = entry.plan(claims, iat)?;
     let (mut payload, disclosures) =
-        sdjwt::conceal(&crate::schemas::to_sd(&plan), &mut rand::rngs::OsRng)
+        sdjwt::conceal(&crate::schemas::to_sd(plan), &mut rand::thread_rng())
             .map_err(|e| OAuthError::internal(format!("concealing claims: {e}")))?;
     payload.insert("iss".to_owned(), json!(app.did.as_str()));
     payload.insert("sub".to_owned(), json!(holder.sub.as_str()));
     payload.insert("iat".to_owned(), json!(iat));
     payload.insert("exp".to_owned(), json!(exp));
     payload.insert("vct".to_owned(), json!(entry.schema.vct()));
-    payload.insert("vct#integrity".to_owned(), json!(entry.schema.integrity()));
+    payload.insert("vct#integrity".to_owned(), json!(entry.integrity));
     payload.insert("cnf".to_owned(), json!({ "jwk": holder.key.to_jwk() }));
     payload.insert(
         "status".to_owned(),

@@ -95,6 +95,9 @@ mod tests {
         let path = dir.path().join(KEY_FILE);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(load(dir.path()), Err(KeyFileError::Permissions(_))));
+        assert!(matches!(
+            load(dir.path()),
+            Err(KeyFileError::Permissions(_))
+        ));
     }
 }

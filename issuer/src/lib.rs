@@ -112,7 +112,9 @@ pub struct IssuerOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The signing key is not an `assertionMethod` key of the DID.
-    #[error("the issuer key {key} is not an assertionMethod key of {did}; make the DID with 'wallet did create --assertion-key {key} --service OID4VCI={url}'")]
+    #[error(
+        "the issuer key {key} is not an assertionMethod key of {did}; make the DID with 'wallet did create --assertion-key {key} --service OID4VCI={url}'"
+    )]
     KeyNotInDid {
         /// The key.
         key: String,
@@ -122,7 +124,9 @@ pub enum StartError {
         url: String,
     },
     /// The DID does not list the public URL as its OID4VCI service.
-    #[error("{did} does not list {url} as an OID4VCI service; the wallet checks it, so holders would refuse this issuer")]
+    #[error(
+        "{did} does not list {url} as an OID4VCI service; the wallet checks it, so holders would refuse this issuer"
+    )]
     ServiceMissing {
         /// The DID.
         did: String,

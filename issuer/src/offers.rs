@@ -53,8 +53,7 @@ pub fn hash_tx_code(offer_id: &str, tx_code: &str) -> String {
 /// Constant-time equality of two hashes.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -96,9 +95,15 @@ pub(crate) struct CreateOffer(pub(crate) Offer);
 impl Command for CreateOffer {
     type Output = Result<(), StorageError>;
 
-    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+    fn decide(
+        self: Box<Self>,
+        view: &View<'_>,
+    ) -> Result<(Option<Event>, Self::Output), Self::Output> {
         // Codes are 256-bit random: a collision means a broken random source.
-        if view.get(&code_key(&self.0.code_hash)).map_err(Err)?.is_some()
+        if view
+            .get(&code_key(&self.0.code_hash))
+            .map_err(Err)?
+            .is_some()
             || view.get(&offer_key(&self.0.id)).map_err(Err)?.is_some()
         {
             return Err(Err(StorageError::Damaged {
@@ -135,14 +140,16 @@ fn grant_error(description: impl Into<String>) -> OAuthError {
 impl Command for RedeemCode {
     type Output = Result<Redeemed, OAuthError>;
 
-    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+    fn decide(
+        self: Box<Self>,
+        view: &View<'_>,
+    ) -> Result<(Option<Event>, Self::Output), Self::Output> {
         let id = view
             .get(&code_key(&self.code_hash))
             .map_err(|e| Err(e.into()))?
             .ok_or_else(|| Err(grant_error("unknown pre-authorized code")))?;
-        let id = String::from_utf8(id).map_err(|_| {
-            Err(OAuthError::internal("a stored offer id is not utf-8"))
-        })?;
+        let id = String::from_utf8(id)
+            .map_err(|_| Err(OAuthError::internal("a stored offer id is not utf-8")))?;
         let offer: Offer = view
             .get_json(&offer_key(&id), "offer")
             .map_err(|e| Err(e.into()))?
@@ -208,10 +215,17 @@ pub(crate) fn offer_for_token(
     token_hash: &str,
     now_ms: u64,
 ) -> Result<Offer, OAuthError> {
-    let invalid = || OAuthError::new(OAuthCode::InvalidToken, "unknown, used or expired access token");
+    let invalid = || {
+        OAuthError::new(
+            OAuthCode::InvalidToken,
+            "unknown, used or expired access token",
+        )
+    };
     let id = store.get(&token_key(token_hash))?.ok_or_else(invalid)?;
     let id = String::from_utf8(id).map_err(|_| invalid())?;
-    let offer: Offer = store.get_json(&offer_key(&id), "offer")?.ok_or_else(invalid)?;
+    let offer: Offer = store
+        .get_json(&offer_key(&id), "offer")?
+        .ok_or_else(invalid)?;
     match &offer.state {
         OfferState::Redeemed {
             token_hash: stored,
@@ -224,32 +238,42 @@ pub(crate) fn offer_for_token(
 /// Records issued credentials and uses up the token, unless someone used it first.
 pub(crate) struct UseToken {
     pub(crate) token_hash: String,
-    pub(crate) offer: String,
+    /// The offer as read with the token (it becomes `Issued`, without its claims).
+    pub(crate) offer: Offer,
     pub(crate) credentials: Vec<IssuedCredential>,
 }
 
 impl Command for UseToken {
     type Output = Result<(), OAuthError>;
 
-    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
-        let offer: Option<Offer> = view
-            .get_json(&offer_key(&self.offer), "offer")
+    fn decide(
+        self: Box<Self>,
+        view: &View<'_>,
+    ) -> Result<(Option<Event>, Self::Output), Self::Output> {
+        // The token key exists exactly while the token is unused: it is written when the
+        // code is redeemed and removed when credentials are issued.
+        let holder = view
+            .get(&token_key(&self.token_hash))
             .map_err(|e| Err(e.into()))?;
-        match offer.map(|o| o.state) {
-            Some(OfferState::Redeemed { token_hash, .. }) if same(&token_hash, &self.token_hash) => {
-                Ok((
-                    Some(Event::Issued {
-                        offer: self.offer,
-                        credentials: self.credentials,
-                    }),
-                    Ok(()),
-                ))
-            }
-            _ => Err(Err(OAuthError::new(
+        if holder.as_deref() != Some(self.offer.id.as_bytes()) {
+            return Err(Err(OAuthError::new(
                 OAuthCode::InvalidToken,
                 "the access token was used by a concurrent request",
-            ))),
+            )));
         }
+        let mut offer = self.offer;
+        offer.claims = serde_json::Map::new();
+        offer.state = OfferState::Issued {
+            credentials: self.credentials.iter().map(|c| c.id.clone()).collect(),
+        };
+        Ok((
+            Some(Event::Issued {
+                offer,
+                token_hash: self.token_hash,
+                credentials: self.credentials,
+            }),
+            Ok(()),
+        ))
     }
 }
 
@@ -278,7 +302,10 @@ pub(crate) struct SetStatus {
 impl Command for SetStatus {
     type Output = Result<IssuedCredential, StatusChangeError>;
 
-    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+    fn decide(
+        self: Box<Self>,
+        view: &View<'_>,
+    ) -> Result<(Option<Event>, Self::Output), Self::Output> {
         let mut c: IssuedCredential = view
             .get_json(&credential_key(&self.credential), "credential")
             .map_err(|e| Err(e.into()))?

@@ -60,6 +60,8 @@ pub struct Ephemeral {
     nonces: Mutex<HashMap<String, u64>>,
     /// Request nonces of signed admin requests seen, with their expiry.
     pub(crate) request_nonces: Mutex<HashMap<(String, String), u64>>,
+    /// Status lists known to have a published version.
+    published: Mutex<std::collections::HashSet<ListId>>,
 }
 
 impl Ephemeral {
@@ -78,6 +80,20 @@ impl Ephemeral {
         Some(nonce)
     }
 
+    pub(crate) fn is_published(&self, list: ListId) -> bool {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&list)
+    }
+
+    pub(crate) fn mark_published(&self, list: ListId) {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(list);
+    }
+
     /// Uses up a nonce: `true` when it was issued, is live, and was not used before.
     pub(crate) fn take_nonce(&self, nonce: &str, now: u64) -> bool {
         let mut nonces = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
@@ -87,7 +103,10 @@ impl Ephemeral {
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-credential-issuer", get(issuer_metadata))
+        .route(
+            "/.well-known/openid-credential-issuer",
+            get(issuer_metadata),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
             get(authorization_server_metadata),
@@ -369,10 +388,8 @@ async fn status_list(
         HeaderValue::from_static("application/statuslist+jwt"),
     );
     if time.is_none()
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "max-age={}",
-            app.status_interval.as_secs().max(1)
-        ))
+        && let Ok(v) =
+            HeaderValue::from_str(&format!("max-age={}", app.status_interval.as_secs().max(1)))
     {
         headers.insert(header::CACHE_CONTROL, v);
     }

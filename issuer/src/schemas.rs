@@ -21,13 +21,19 @@ pub struct TypeEntry {
     pub name: String,
     /// Its schema.
     pub schema: CredentialSchema,
+    /// `vct#integrity` of the schema.
+    pub integrity: String,
     validator: ClaimValidator,
 }
 
 impl TypeEntry {
     /// Whether offers must be bound to a holder DID (`"x-holder-binding": "required"`).
     pub fn holder_binding_required(&self) -> bool {
-        self.schema.document().get("x-holder-binding").and_then(Value::as_str) == Some("required")
+        self.schema
+            .document()
+            .get("x-holder-binding")
+            .and_then(Value::as_str)
+            == Some("required")
     }
 
     /// Validates claims against the schema: every violation listed.
@@ -41,7 +47,10 @@ impl TypeEntry {
     /// derived ones, each claim plain or disclosable.
     pub fn plan(&self, claims: &Map<String, Value>, iat: i64) -> Result<DisclosurePlan, ApiError> {
         let date = schema::civil_date(iat).ok_or_else(|| {
-            ApiError::new(problem::INTERNAL, format!("{iat} is not a representable time"))
+            ApiError::new(
+                problem::INTERNAL,
+                format!("{iat} is not a representable time"),
+            )
         })?;
         self.schema
             .plan(claims, date)
@@ -56,11 +65,10 @@ impl TypeEntry {
         iat: i64,
     ) -> Result<(Classification, Value), ApiError> {
         let plan = self.plan(claims, iat)?;
-        let mut all = claims.clone();
-        for (name, value) in plan.to_claims() {
-            all.entry(name).or_insert(value);
-        }
-        Ok((plan.level().unwrap_or(Classification::Public), Value::Object(all)))
+        Ok((
+            plan.level().unwrap_or(Classification::Public),
+            all_claims(&plan, claims),
+        ))
     }
 }
 
@@ -125,6 +133,7 @@ impl Schemas {
         for (name, schema) in set.iter() {
             entries.push(TypeEntry {
                 name: name.to_owned(),
+                integrity: schema.integrity(),
                 schema: schema.clone(),
                 validator: ClaimValidator::new(schema.clone())?,
             });
@@ -149,6 +158,16 @@ impl Schemas {
             .iter()
             .find(|e| e.name == name_or_vct || e.schema.vct() == name_or_vct)
     }
+}
+
+/// The offered claims together with the planned (derived) ones: what accreditation
+/// constraints judge.
+pub fn all_claims(plan: &DisclosurePlan, claims: &Map<String, Value>) -> Value {
+    let mut all = claims.clone();
+    for (name, value) in plan.to_claims() {
+        all.entry(name).or_insert(value);
+    }
+    Value::Object(all)
 }
 
 /// The SD-JWT tree of a plan: public claims plain, the rest disclosable one by one.

@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use civitas_core::encoding;
 use civitas_core::ledger::{Anchor, AnchorKind, Digest, ObjectId, Signed};
-use civitas_core::status_list::{STATUS_LIST_TYP, StatusList, StatusListClaim, StatusListTokenPayload};
+use civitas_core::status_list::{
+    STATUS_LIST_TYP, StatusList, StatusListClaim, StatusListTokenPayload,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::AppState;
 use crate::store::{
     Command, Event, ListVersion, StorageError, View, anchor_key, head_key, list_key, version_key,
 };
-use crate::AppState;
 
 /// Entries per status list (2^17, as DESIGN.md asks: large enough to hide each credential).
 pub const LIST_LEN: u32 = 1 << 17;
@@ -88,12 +90,18 @@ struct Publish {
 impl Command for Publish {
     type Output = Result<ListVersion, StorageError>;
 
-    fn decide(self: Box<Self>, view: &View<'_>) -> Result<(Option<Event>, Self::Output), Self::Output> {
+    fn decide(
+        self: Box<Self>,
+        view: &View<'_>,
+    ) -> Result<(Option<Event>, Self::Output), Self::Output> {
         let bytes = view
             .get(&list_key(self.list))
             .map_err(Err)?
             .unwrap_or_else(empty_list_bytes);
-        let head = view.get_u64(&head_key(self.list)).map_err(Err)?.unwrap_or(0);
+        let head = view
+            .get_u64(&head_key(self.list))
+            .map_err(Err)?
+            .unwrap_or(0);
         let version = ListVersion {
             list: self.list,
             version: head + 1,
@@ -153,15 +161,8 @@ impl Changes {
 
 /// The lists in use: 1 up to the current one.
 pub(crate) fn lists(app: &AppState) -> Result<Vec<ListId>, StorageError> {
-    let current = app
-        .store
-        .get(crate::store::CURRENT_LIST_KEY)?
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0);
-    Ok((1..=u32::try_from(current).unwrap_or(u32::MAX))
-        .map(ListId)
-        .collect())
+    let current = app.store.highest_list()?;
+    Ok((1..=current).map(ListId).collect())
 }
 
 /// Publishes every list now.
@@ -224,15 +225,17 @@ pub(crate) async fn anchor_pending(app: &AppState) -> anyhow::Result<()> {
             None => (0, None, 0),
         };
         for version in done + 1..=head {
-            let Some(v): Option<ListVersion> =
-                app.store.get_json(&version_key(list, version), "list version")?
+            let Some(v): Option<ListVersion> = app
+                .store
+                .get_json(&version_key(list, version), "list version")?
             else {
                 continue;
             };
             let prev_id = match &prev {
-                Some(id) => Some(id.parse::<ObjectId>().map_err(|e| {
-                    anyhow::anyhow!("stored anchor id {id:?} is damaged: {e}")
-                })?),
+                Some(id) => Some(
+                    id.parse::<ObjectId>()
+                        .map_err(|e| anyhow::anyhow!("stored anchor id {id:?} is damaged: {e}"))?,
+                ),
                 None => None,
             };
             let anchor = Anchor {
@@ -305,11 +308,10 @@ pub(crate) fn version_at(
     };
     for item in app.store.scan(&prefix).rev() {
         let (_, value) = item?;
-        let v: ListVersion =
-            serde_json::from_slice(&value).map_err(|e| StorageError::Damaged {
-                what: "list version",
-                detail: e.to_string(),
-            })?;
+        let v: ListVersion = serde_json::from_slice(&value).map_err(|e| StorageError::Damaged {
+            what: "list version",
+            detail: e.to_string(),
+        })?;
         if time.is_none_or(|t| v.iat <= t) {
             return Ok(Some(v));
         }

@@ -28,6 +28,8 @@ use crate::status::{LIST_FILL, LIST_LEN, ListId, StatusCode};
 
 /// Most commands decided and written in one batch.
 const MAX_BATCH: usize = 512;
+/// Scheduler turns the writer waits for more commands before deciding a batch.
+const GATHER_TURNS: usize = 8;
 /// Queue of commands waiting for the writer.
 const QUEUE: usize = 4096;
 
@@ -171,8 +173,10 @@ pub enum Event {
     },
     /// Credentials were issued (their status indices reserved) and the token used up.
     Issued {
-        /// The offer.
-        offer: String,
+        /// The offer as it now is (state `Issued`, claims dropped).
+        offer: Offer,
+        /// The access token used up.
+        token_hash: String,
         /// The credentials.
         credentials: Vec<IssuedCredential>,
     },
@@ -212,11 +216,9 @@ pub enum Event {
 //   i/<credential id>       → IssuedCredential
 //   a/<list be32><idx be32> → credential id (reserved status index)
 //   l/<list be32>           → status list bytes (2 bits per entry)
-//   n/<list be32>           → number of reserved indices
 //   v/<list be32><ver be64> → ListVersion
 //   h/<list be32>           → latest ListVersion number
 //   s/<list be32>           → (anchor seq, anchor id) of the last anchored version
-//   m/current-list          → the list new credentials go to
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = vec![prefix, b'/'];
     for p in parts {
@@ -243,8 +245,11 @@ pub(crate) fn alloc_key(list: ListId, idx: u32) -> Vec<u8> {
 pub(crate) fn list_key(list: ListId) -> Vec<u8> {
     key(b'l', &[&list.0.to_be_bytes()])
 }
-pub(crate) fn count_key(list: ListId) -> Vec<u8> {
-    key(b'n', &[&list.0.to_be_bytes()])
+/// The prefix of every reserved index.
+pub(crate) const ALLOC_PREFIX: &[u8] = b"a/";
+/// The prefix of one list's reserved indices.
+pub(crate) fn alloc_prefix(list: ListId) -> Vec<u8> {
+    key(b'a', &[&list.0.to_be_bytes()])
 }
 pub(crate) fn version_key(list: ListId, version: u64) -> Vec<u8> {
     key(b'v', &[&list.0.to_be_bytes(), &version.to_be_bytes()])
@@ -255,7 +260,19 @@ pub(crate) fn head_key(list: ListId) -> Vec<u8> {
 pub(crate) fn anchor_key(list: ListId) -> Vec<u8> {
     key(b's', &[&list.0.to_be_bytes()])
 }
-pub(crate) const CURRENT_LIST_KEY: &[u8] = b"m/current-list";
+
+/// The highest list with a reserved index (0 when none).
+pub(crate) fn highest_list(tree: &sled::Tree) -> Result<u32, StorageError> {
+    Ok(match tree.scan_prefix(ALLOC_PREFIX).next_back() {
+        Some(item) => {
+            let (k, _) = item?;
+            k.get(2..6)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_be_bytes)
+        }
+        None => 0,
+    })
+}
 
 type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -353,28 +370,15 @@ impl Event {
                 view.put(token_key(token_hash), offer.as_bytes().to_vec());
                 view.put_json(offer_key(offer), &o);
             }
-            Self::Issued { offer, credentials } => {
-                let mut o = load_offer(view, offer)?;
-                if let OfferState::Redeemed { token_hash, .. } = &o.state {
-                    view.remove(token_key(token_hash));
-                }
-                o.state = OfferState::Issued {
-                    credentials: credentials.iter().map(|c| c.id.clone()).collect(),
-                };
-                // Claims are only needed until issuance.
-                o.claims = Map::new();
-                view.put_json(offer_key(offer), &o);
+            Self::Issued {
+                offer,
+                token_hash,
+                credentials,
+            } => {
+                view.remove(token_key(token_hash));
+                view.put_json(offer_key(&offer.id), offer);
                 for c in credentials {
                     view.put(alloc_key(c.list, c.idx), c.id.as_bytes().to_vec());
-                    let count = view.get_u64(&count_key(c.list))?.unwrap_or(0);
-                    view.put(count_key(c.list), (count + 1).to_be_bytes().to_vec());
-                    let current = view.get_u64(CURRENT_LIST_KEY)?.unwrap_or(0);
-                    if u64::from(c.list.0) > current {
-                        view.put(
-                            CURRENT_LIST_KEY.to_vec(),
-                            u64::from(c.list.0).to_be_bytes().to_vec(),
-                        );
-                    }
                     view.put_json(credential_key(&c.id), c);
                 }
             }
@@ -477,16 +481,8 @@ impl Store {
         let log = GroupCommitLog::new(log)?;
         let (jobs, rx) = mpsc::channel(QUEUE);
         let tree = state.state();
-        let current = tree
-            .get(CURRENT_LIST_KEY)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map_or(1, u64::from_be_bytes)
-            .max(1);
-        let current = ListId(u32::try_from(current).unwrap_or(u32::MAX));
-        let count = tree
-            .get(count_key(current))?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes);
+        let current = ListId(highest_list(tree)?.max(1));
+        let count = tree.scan_prefix(alloc_prefix(current)).count();
         let alloc = Mutex::new(Allocator {
             current,
             count: u32::try_from(count).unwrap_or(u32::MAX),
@@ -506,8 +502,8 @@ impl Store {
     /// and applies it before answering.
     pub(crate) async fn run<C: Command>(&self, command: C) -> Result<C::Output, StorageError> {
         let (tx, rx) = oneshot::channel::<Result<C::Output, StorageError>>();
-        let job: Job = Box::new(move |view: &View<'_>| {
-            match Box::new(command).decide(view) {
+        let job: Job = Box::new(
+            move |view: &View<'_>| match Box::new(command).decide(view) {
                 Ok((event, output)) => {
                     let reply: Box<dyn FnOnce(bool) + Send> = Box::new(move |written: bool| {
                         let _ = tx.send(if written {
@@ -522,8 +518,8 @@ impl Store {
                     let _ = tx.send(Ok(output));
                     (None, Box::new(|_| {}))
                 }
-            }
-        });
+            },
+        );
         self.inner
             .jobs
             .send(job)
@@ -539,6 +535,11 @@ impl Store {
         what: &'static str,
     ) -> Result<Option<T>, StorageError> {
         View::new(self.inner.state.state(), &Overlay::new()).get_json(key, what)
+    }
+
+    /// The highest list with a reserved index (0 when none).
+    pub(crate) fn highest_list(&self) -> Result<u32, StorageError> {
+        highest_list(self.inner.state.state())
     }
 
     /// Reads raw bytes as stored.
@@ -627,6 +628,20 @@ async fn writer(inner: std::sync::Weak<Inner>, mut rx: mpsc::Receiver<Job>) {
     loop {
         if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
             return;
+        }
+        // Give requests already under way a few turns to join this batch: one fdatasync and
+        // one sled transaction then serve them all.
+        for _ in 0..GATHER_TURNS {
+            if jobs.len() >= MAX_BATCH {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
         }
         let Some(inner) = inner.upgrade() else { return };
         let tree = inner.state.state();

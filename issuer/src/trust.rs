@@ -3,8 +3,10 @@
 //! constraints, and signing with a key that is in its DID's `assertionMethod` at `iat`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::OnceCell;
 
 use civitas_client::Version;
 use civitas_core::constraint::Outcome;
@@ -13,7 +15,7 @@ use civitas_core::ledger::{Classification, TrustEntry};
 use civitas_core::problem;
 use serde_json::Value;
 
-use crate::{AppState, ApiError};
+use crate::{ApiError, AppState};
 
 /// How long issuance waits for the ledger to seal past `iat` when the accreditation is in
 /// force now but not yet at `iat` (never back-dating).
@@ -23,7 +25,7 @@ pub(crate) const SEAL_WAIT: Duration = Duration::from_secs(12);
 /// positive answers are kept, and only for the second they are about.
 #[derive(Debug, Default)]
 pub(crate) struct TrustCache {
-    at: Mutex<HashMap<(String, i64), TrustEntry>>,
+    at: Mutex<HashMap<(String, i64), Arc<OnceCell<Option<TrustEntry>>>>>,
 }
 
 fn rfc3339(unix_s: i64) -> String {
@@ -64,7 +66,7 @@ pub(crate) fn check_against(
     entry: &TrustEntry,
     vct: &str,
     highest: Classification,
-    claims: &Value,
+    claims: impl FnOnce() -> Value,
 ) -> Result<(), ApiError> {
     if let Some(max) = entry.max_level
         && highest > max
@@ -76,9 +78,13 @@ pub(crate) fn check_against(
             ),
         ));
     }
+    if entry.constraints.is_empty() {
+        return Ok(());
+    }
+    let claims = claims();
     let mut violations = Vec::new();
     for c in &entry.constraints {
-        match c.evaluate(claims) {
+        match c.evaluate(&claims) {
             Outcome::Satisfied => {}
             Outcome::Violated => violations.push(format!("{c} does not hold")),
             Outcome::Absent => violations.push(format!("{c}: the claim {} is absent", c.claim)),
@@ -110,22 +116,37 @@ pub(crate) async fn current(app: &AppState, vct: &str) -> Result<TrustEntry, Api
 
 /// The accreditation as of `iat`, and the signing key checked at `iat`: what makes a
 /// credential with this `iat` valid. `Ok(None)` when the accreditation is in force now
-/// but the ledger has not yet sealed it at or before `iat` (the caller waits).
+/// but the ledger has not yet sealed it at or before `iat` (the caller waits). Concurrent
+/// issuances in the same second share one answer (asked once); a failure is not kept.
 pub(crate) async fn at_issuance(
     app: &AppState,
     vct: &str,
     iat: i64,
 ) -> Result<Option<TrustEntry>, ApiError> {
-    let key = (vct.to_owned(), iat);
-    if let Some(entry) = app
-        .trust
-        .at
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-    {
-        return Ok(Some(entry.clone()));
+    let cell = {
+        let mut cache = app.trust.at.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|(_, t), _| *t >= iat);
+        cache.entry((vct.to_owned(), iat)).or_default().clone()
+    };
+    let answer = cell
+        .get_or_try_init(|| ask_at_issuance(app, vct, iat))
+        .await?;
+    if answer.is_none() {
+        // Not sealed yet: ask again next time rather than keep a negative answer.
+        app.trust
+            .at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(vct.to_owned(), iat));
     }
+    Ok(answer.clone())
+}
+
+async fn ask_at_issuance(
+    app: &AppState,
+    vct: &str,
+    iat: i64,
+) -> Result<Option<TrustEntry>, ApiError> {
     let Some(entry) = accreditation(app, vct, Some(iat)).await? else {
         // Not at iat: in force now (wait for a seal), or not at all (refuse).
         current(app, vct).await?;
@@ -151,9 +172,6 @@ pub(crate) async fn at_issuance(
             ),
         ));
     }
-    let mut cache = app.trust.at.lock().unwrap_or_else(|e| e.into_inner());
-    cache.retain(|(_, t), _| *t >= iat);
-    cache.insert(key, entry.clone());
     Ok(Some(entry))
 }
 
@@ -175,7 +193,10 @@ mod tests {
             max_level: max,
             constraints: constraints
                 .iter()
-                .map(|c| c.parse::<Constraint>().unwrap_or_else(|e| panic!("{c}: {e}")))
+                .map(|c| {
+                    c.parse::<Constraint>()
+                        .unwrap_or_else(|e| panic!("{c}: {e}"))
+                })
                 .collect(),
             prospective: false,
             prev: None,
@@ -186,8 +207,8 @@ mod tests {
     #[test]
     fn levels_above_the_accreditation_are_refused() {
         let e = entry(Some(Classification::Internal), &[]);
-        assert!(check_against(&e, "urn:t", Classification::Internal, &json!({})).is_ok());
-        let err = check_against(&e, "urn:t", Classification::Sensitive, &json!({}));
+        assert!(check_against(&e, "urn:t", Classification::Internal, || json!({})).is_ok());
+        let err = check_against(&e, "urn:t", Classification::Sensitive, || json!({}));
         assert_eq!(err.map_err(|e| e.kind()), Err(problem::LEVEL_EXCEEDED));
     }
 
@@ -195,14 +216,18 @@ mod tests {
     fn every_constraint_is_enforced_and_absent_claims_fail() {
         let e = entry(None, &["jurisdiction in [\"310000\"]", "clearance <= 3"]);
         let ok = json!({"jurisdiction": "310000", "clearance": 3});
-        assert!(check_against(&e, "urn:t", Classification::Public, &ok).is_ok());
+        assert!(check_against(&e, "urn:t", Classification::Public, || ok.clone()).is_ok());
         for bad in [
             json!({"jurisdiction": "110000", "clearance": 3}),
             json!({"jurisdiction": "310000", "clearance": 4}),
             json!({"jurisdiction": "310000"}),
         ] {
-            let err = check_against(&e, "urn:t", Classification::Public, &bad);
-            assert_eq!(err.map_err(|e| e.kind()), Err(problem::CONSTRAINT_VIOLATED), "{bad}");
+            let err = check_against(&e, "urn:t", Classification::Public, || bad.clone());
+            assert_eq!(
+                err.map_err(|e| e.kind()),
+                Err(problem::CONSTRAINT_VIOLATED),
+                "{bad}"
+            );
         }
     }
 }

@@ -57,14 +57,7 @@ impl World {
             (OFFICIAL, Some(r#"jurisdiction in ["310000"]"#)),
             (LICENSE, None),
         ] {
-            let mut args = vec![
-                "trust",
-                "accredit",
-                "--issuer",
-                &department,
-                "--vct",
-                vct,
-            ];
+            let mut args = vec!["trust", "accredit", "--issuer", &department, "--vct", vct];
             if let Some(c) = constraint {
                 args.extend(["--constraint", c]);
             }
@@ -121,7 +114,12 @@ impl World {
         self.operator.run(&args).await
     }
 
-    pub(crate) async fn offer_uri(&self, vct: &str, claims: &str, holder: Option<&str>) -> (String, Option<String>) {
+    pub(crate) async fn offer_uri(
+        &self,
+        vct: &str,
+        claims: &str,
+        holder: Option<&str>,
+    ) -> (String, Option<String>) {
         let out = self.offer(vct, claims, holder).await.ok().json();
         (
             out["credential_offer_uri"].as_str().unwrap().to_owned(),
@@ -131,19 +129,31 @@ impl World {
 }
 
 fn problem_of(outcome: &Outcome) -> String {
-    outcome.json()["type"].as_str().unwrap_or_default().to_owned()
+    outcome.json()["type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_present_verify_revoke() {
     let w = World::new().await;
     let (uri, tx_code) = w
-        .offer_uri("ResidentIdentity", &World::example("ResidentIdentity"), Some(&w.citizen_did))
+        .offer_uri(
+            "ResidentIdentity",
+            &World::example("ResidentIdentity"),
+            Some(&w.citizen_did),
+        )
         .await;
     assert!(uri.starts_with("openid-credential-offer://?credential_offer="));
     assert_eq!(tx_code, None, "an offer bound to a holder needs no tx code");
 
-    let received = w.citizen.run(&["credential", "receive", &uri]).await.ok().json();
+    let received = w
+        .citizen
+        .run(&["credential", "receive", &uri])
+        .await
+        .ok()
+        .json();
     let id = received["id"].as_str().unwrap().to_owned();
     let listed = w.citizen.run(&["credential", "list"]).await.ok().json();
     assert_eq!(listed["credentials"][0]["id"], id.as_str());
@@ -213,7 +223,10 @@ async fn issue_present_verify_revoke() {
     assert_eq!(verified["valid"], true);
     assert_eq!(verified["disclosed"]["age_over_18"]["value"], true);
     assert_eq!(verified["disclosed"]["region"]["value"], "310115");
-    assert!(verified["disclosed"].get("name").is_none(), "name was not disclosed");
+    assert!(
+        verified["disclosed"].get("name").is_none(),
+        "name was not disclosed"
+    );
     assert_eq!(verified["holder"], w.citizen_did.as_str());
 
     // The KB-JWT binds the presentation to its verifier's nonce.
@@ -228,12 +241,22 @@ async fn issue_present_verify_revoke() {
         .ok();
     let revoked = verify("n-1").await;
     assert_eq!(revoked.code, 1, "{revoked:?}");
-    assert_eq!(problem_of(&revoked), "urn:civitas:problem:credential-revoked");
+    assert_eq!(
+        problem_of(&revoked),
+        "urn:civitas:problem:credential-revoked"
+    );
 
     // Revocation is final.
     let again = w
         .operator
-        .run(&["credential", "revoke", "--issuer", &w.issuer.url, "--reinstate", &id])
+        .run(&[
+            "credential",
+            "revoke",
+            "--issuer",
+            &w.issuer.url,
+            "--reinstate",
+            &id,
+        ])
         .await;
     assert_eq!(again.code, 2);
     assert!(again.error.contains("credential-revoked"), "{again:?}");
@@ -277,7 +300,11 @@ async fn offers_are_single_use_bound_and_attempt_limited() {
         .offer_uri("BusinessLicense", &World::example("BusinessLicense"), None)
         .await;
     let tx_code = tx_code.expect("an unbound offer has a tx code");
-    let wrong = if tx_code == "000000" { "111111" } else { "000000" };
+    let wrong = if tx_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for attempt in 1..=5 {
         let out = w
             .citizen
@@ -299,7 +326,13 @@ async fn offers_are_single_use_bound_and_attempt_limited() {
         .await;
     let got = w
         .citizen
-        .run(&["credential", "receive", &uri, "--tx-code", &tx_code.unwrap()])
+        .run(&[
+            "credential",
+            "receive",
+            &uri,
+            "--tx-code",
+            &tx_code.unwrap(),
+        ])
         .await
         .ok()
         .json();
@@ -311,11 +344,17 @@ async fn offers_outside_the_accreditation_or_the_schema_are_refused() {
     let w = World::new().await;
     // Not accredited for this type at all.
     let education = w
-        .offer("EducationCredential", &World::example("EducationCredential"), Some(&w.citizen_did))
+        .offer(
+            "EducationCredential",
+            &World::example("EducationCredential"),
+            Some(&w.citizen_did),
+        )
         .await;
     assert_eq!(education.code, 2);
     assert!(
-        education.error.contains("urn:civitas:problem:issuer-not-accredited"),
+        education
+            .error
+            .contains("urn:civitas:problem:issuer-not-accredited"),
         "{education:?}"
     );
 
@@ -325,32 +364,44 @@ async fn offers_outside_the_accreditation_or_the_schema_are_refused() {
             .unwrap();
     role["department"] = Value::String(w.department.clone());
     let ok = w.claims_file("role-ok.json", &role);
-    w.offer("OfficialRole", &ok, Some(&w.citizen_did)).await.ok();
+    w.offer("OfficialRole", &ok, Some(&w.citizen_did))
+        .await
+        .ok();
     role["jurisdiction"] = Value::String("110000".to_owned());
     let beijing = w.claims_file("role-110000.json", &role);
-    let refused = w.offer("OfficialRole", &beijing, Some(&w.citizen_did)).await;
+    let refused = w
+        .offer("OfficialRole", &beijing, Some(&w.citizen_did))
+        .await;
     assert_eq!(refused.code, 2);
     assert!(
-        refused.error.contains("urn:civitas:problem:constraint-violated"),
+        refused
+            .error
+            .contains("urn:civitas:problem:constraint-violated"),
         "{refused:?}"
     );
 
     // Every schema violation is listed.
-    let mut resident: Value = serde_json::from_str(
-        &std::fs::read_to_string(World::example("ResidentIdentity")).unwrap(),
-    )
-    .unwrap();
+    let mut resident: Value =
+        serde_json::from_str(&std::fs::read_to_string(World::example("ResidentIdentity")).unwrap())
+            .unwrap();
     resident["identity_number"] = Value::String("310115199003071238".to_owned());
     resident.as_object_mut().unwrap().remove("nationality");
     resident["favourite_colour"] = Value::String("blue".to_owned());
     let bad = w.claims_file("resident-bad.json", &resident);
-    let invalid = w.offer("ResidentIdentity", &bad, Some(&w.citizen_did)).await;
+    let invalid = w
+        .offer("ResidentIdentity", &bad, Some(&w.citizen_did))
+        .await;
     assert_eq!(invalid.code, 2);
     assert!(
-        invalid.error.contains("urn:civitas:problem:schema-violation"),
+        invalid
+            .error
+            .contains("urn:civitas:problem:schema-violation"),
         "{invalid:?}"
     );
     for what in ["identity_number", "nationality", "favourite_colour"] {
-        assert!(invalid.error.contains(what), "{what} not listed: {invalid:?}");
+        assert!(
+            invalid.error.contains(what),
+            "{what} not listed: {invalid:?}"
+        );
     }
 }

@@ -133,7 +133,13 @@ impl Issuer {
     }
 
     /// `issuer serve` on `port` (reserved earlier: the URL is in the DID document).
-    pub(crate) fn start(data_dir: &Path, port: u16, did: &str, registry: &str, args: &[&str]) -> Self {
+    pub(crate) fn start(
+        data_dir: &Path,
+        port: u16,
+        did: &str,
+        registry: &str,
+        args: &[&str],
+    ) -> Self {
         let url = format!("http://127.0.0.1:{port}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-issuer"));
         command
@@ -145,7 +151,8 @@ impl Issuer {
             .arg("--schemas")
             .arg(schemas_dir())
             .args(args);
-        let (_, child) = spawn_server(command).unwrap_or_else(|e| panic!("issuer did not start: {e}"));
+        let (_, child) =
+            spawn_server(command).unwrap_or_else(|e| panic!("issuer did not start: {e}"));
         Self {
             url,
             child: Some(child),

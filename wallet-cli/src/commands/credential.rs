@@ -131,11 +131,18 @@ async fn signed_request(
     body: &Value,
 ) -> anyhow::Result<Value> {
     let held = wallet.secrets.pick(signer)?.clone();
-    let did: Did = held.did.parse().context("a DID in the wallet is malformed")?;
+    let did: Did = held
+        .did
+        .parse()
+        .context("a DID in the wallet is malformed")?;
     let client = ctx.client(wallet).await?;
     let version = current(&client, &did).await?;
     ctx.remember(wallet, &client)?;
-    let (key_id, key) = held_key(&held, &version.verified.document, Relationship::Authentication)?;
+    let (key_id, key) = held_key(
+        &held,
+        &version.verified.document,
+        Relationship::Authentication,
+    )?;
     send_signed(url, body, &key_id, &key).await
 }
 
@@ -212,8 +219,8 @@ async fn offer(
     signer: Option<&str>,
 ) -> anyhow::Result<ExitStatus> {
     let mut wallet = ctx.open_wallet()?;
-    let text =
-        std::fs::read(claims).with_context(|| format!("reading the claims {}", claims.display()))?;
+    let text = std::fs::read(claims)
+        .with_context(|| format!("reading the claims {}", claims.display()))?;
     let claims: Map<String, Value> = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a JSON object of claims", claims.display()))?;
     let mut body = json!({ "credential_type": vct, "claims": claims });
@@ -252,7 +259,8 @@ async fn revoke(
         issuer_base(issuer),
         percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
     );
-    let answer = signed_request(ctx, &mut wallet, signer, &url, &json!({ "status": status })).await?;
+    let answer =
+        signed_request(ctx, &mut wallet, signer, &url, &json!({ "status": status })).await?;
     let text = format!("credential {id} is now {status}\n");
     ctx.print(&answer, &text)?;
     Ok(ExitStatus::Success)
@@ -294,8 +302,9 @@ async fn parse_offer(uri: &str) -> anyhow::Result<CredentialOffer> {
             _ => {}
         }
     }
-    let offer: Value = serde_json::from_str(&offer_json.context("the URI carries no credential offer")?)
-        .context("the credential offer is not JSON")?;
+    let offer: Value =
+        serde_json::from_str(&offer_json.context("the URI carries no credential offer")?)
+            .context("the credential offer is not JSON")?;
     let issuer = offer
         .get("credential_issuer")
         .and_then(Value::as_str)
@@ -305,7 +314,10 @@ async fn parse_offer(uri: &str) -> anyhow::Result<CredentialOffer> {
     if !acceptable_url(&issuer) {
         bail!("the issuer {issuer:?} is not https (http is allowed only on loopback)");
     }
-    let config_id = match offer.get("credential_configuration_ids").and_then(Value::as_array) {
+    let config_id = match offer
+        .get("credential_configuration_ids")
+        .and_then(Value::as_array)
+    {
         Some(ids) if ids.len() == 1 => ids[0]
             .as_str()
             .context("a credential configuration id is not a string")?
@@ -356,15 +368,25 @@ async fn receive(
     }
     let mut wallet = ctx.open_wallet()?;
     let held = wallet.secrets.pick(holder)?.clone();
-    let did: Did = held.did.parse().context("a DID in the wallet is malformed")?;
+    let did: Did = held
+        .did
+        .parse()
+        .context("a DID in the wallet is malformed")?;
     let client = ctx.client(&mut wallet).await?;
     let version = current(&client, &did).await?;
-    let (key_id, key) = held_key(&held, &version.verified.document, Relationship::Authentication)?;
+    let (key_id, key) = held_key(
+        &held,
+        &version.verified.document,
+        Relationship::Authentication,
+    )?;
     let http = http()?;
 
     let metadata_url = format!("{}/.well-known/openid-credential-issuer", offer.issuer);
     let metadata = read_answer(&metadata_url, http.get(&metadata_url).send().await?).await?;
-    if metadata.get("credential_issuer").and_then(Value::as_str).map(|s| s.trim_end_matches('/'))
+    if metadata
+        .get("credential_issuer")
+        .and_then(Value::as_str)
+        .map(|s| s.trim_end_matches('/'))
         != Some(offer.issuer.as_str())
     {
         bail!("the issuer metadata names another credential_issuer than the offer");
@@ -453,9 +475,11 @@ async fn receive(
         .to_owned();
 
     // Check what arrived before keeping it: issued to us, by a DID that lists this issuer.
-    let parsed = SdJwt::parse(&sd_jwt).context("the issuer sent something that is not an SD-JWT")?;
-    let unverified = civitas_core::credential::Unverified::parse(&sd_jwt)
-        .map_err(|e| anyhow::anyhow!("the credential is malformed ({}): {e}", e.problem().slug()))?;
+    let parsed =
+        SdJwt::parse(&sd_jwt).context("the issuer sent something that is not an SD-JWT")?;
+    let unverified = civitas_core::credential::Unverified::parse(&sd_jwt).map_err(|e| {
+        anyhow::anyhow!("the credential is malformed ({}): {e}", e.problem().slug())
+    })?;
     let r = unverified.registered();
     if r.sub != did.as_str() || r.cnf != key.public_key() {
         bail!("the credential is not bound to {did} and its key");
@@ -493,7 +517,10 @@ async fn receive(
     });
     wallet.save_secrets()?;
     let summary = json!({ "id": id, "vct": vct, "issuer": issuer, "holder": did.to_string() });
-    ctx.print(&summary, &format!("received credential {id}\n  type {vct}\n  issuer {issuer}\n"))?;
+    ctx.print(
+        &summary,
+        &format!("received credential {id}\n  type {vct}\n  issuer {issuer}\n"),
+    )?;
     Ok(ExitStatus::Success)
 }
 
@@ -545,7 +572,11 @@ fn held<'a>(wallet: &'a Wallet, id: &str) -> anyhow::Result<&'a HeldCredential> 
         .credentials
         .iter()
         .find(|c| c.id == id)
-        .with_context(|| format!("no credential {id} in this wallet\n\nhint: 'wallet credential list' shows them"))
+        .with_context(|| {
+            format!(
+                "no credential {id} in this wallet\n\nhint: 'wallet credential list' shows them"
+            )
+        })
 }
 
 fn show(ctx: &mut Ctx<'_>, id: &str, schemas: &Path) -> anyhow::Result<ExitStatus> {
@@ -640,7 +671,9 @@ fn present(
         .iter()
         .filter_map(|vm| vm.key.key().ok())
         .find(|k| k.public_key() == cnf)
-        .context("this wallet no longer holds the key the credential is bound to (rotated away?)")?;
+        .context(
+            "this wallet no longer holds the key the credential is bound to (rotated away?)",
+        )?;
     let kb = sdjwt::create_kb_jwt(&presentation, audience, nonce, now_s(), &key)
         .map_err(|e| anyhow::anyhow!("making the key-binding jwt: {e}"))?;
     let out = format!("{presentation}{kb}");
@@ -687,10 +720,7 @@ async fn verify(
                 "type": e.problem().uri(),
                 "detail": e.to_string(),
             });
-            ctx.print(
-                &value,
-                &format!("invalid: {} ({})\n", e, e.problem().uri()),
-            )?;
+            ctx.print(&value, &format!("invalid: {} ({})\n", e, e.problem().uri()))?;
             Ok(ExitStatus::Failure)
         }
     }
@@ -712,7 +742,10 @@ fn print_verified(ctx: &mut Ctx<'_>, v: &VerifiedCredential) -> anyhow::Result<(
             level.as_deref().unwrap_or("unknown"),
             value
         ));
-        disclosed.insert(path.clone(), json!({ "value": value, "classification": level }));
+        disclosed.insert(
+            path.clone(),
+            json!({ "value": value, "classification": level }),
+        );
     }
     let value = json!({
         "valid": true,
