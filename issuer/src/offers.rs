@@ -332,6 +332,218 @@ impl Command for SetStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::ListId;
+    use crate::store::Store;
+
+    fn offer(id: &str, code: &str, tx_code: Option<&str>) -> Offer {
+        Offer {
+            id: id.to_owned(),
+            code_hash: hash_secret(code),
+            config_id: "ResidentIdentity".to_owned(),
+            claims: serde_json::Map::new(),
+            holder: None,
+            tx_code_hash: tx_code.map(|t| hash_tx_code(id, t)),
+            created_by: "did:example:op".to_owned(),
+            created_ms: 0,
+            expires_ms: 1_000_000,
+            valid_for_s: 60,
+            state: OfferState::Open { failures: 0 },
+        }
+    }
+
+    fn redeem(code: &str, tx_code: Option<&str>, token: &str) -> RedeemCode {
+        RedeemCode {
+            code_hash: hash_secret(code),
+            tx_code: tx_code.map(str::to_owned),
+            token_hash: hash_secret(token),
+            token_expires_ms: 2_000_000,
+            now_ms: 1_000,
+        }
+    }
+
+    fn issued(id: &str, list: u32, idx: u32) -> IssuedCredential {
+        IssuedCredential {
+            id: id.to_owned(),
+            offer: "o".to_owned(),
+            vct: "urn:t".to_owned(),
+            sub: "did:example:h".to_owned(),
+            iat: 1,
+            exp: 2,
+            list: ListId(list),
+            idx,
+            status: StatusCode::Valid,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_is_redeemed_once_even_when_raced() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        store
+            .run(CreateOffer(offer("o", "code", None)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.run(redeem("code", None, &format!("token-{i}"))).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap_or_else(|e| panic!("{e}")) {
+                Ok(Ok(_)) => ok += 1,
+                Ok(Err(e)) => assert_eq!(e.code, OAuthCode::InvalidGrant, "{e:?}"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 1, "exactly one of 20 racing redemptions wins");
+        let unknown = store.run(redeem("other", None, "t")).await;
+        assert!(matches!(unknown, Ok(Err(e)) if e.code == OAuthCode::InvalidGrant));
+    }
+
+    #[tokio::test]
+    async fn five_wrong_tx_codes_lock_the_offer_across_restarts() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        {
+            let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            store
+                .run(CreateOffer(offer("o", "code", Some("123456"))))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let missing = store.run(redeem("code", None, "t")).await;
+            assert!(matches!(missing, Ok(Err(e)) if e.code == OAuthCode::InvalidRequest));
+            for _ in 0..3 {
+                let wrong = store.run(redeem("code", Some("000000"), "t")).await;
+                assert!(matches!(wrong, Ok(Err(e)) if e.code == OAuthCode::InvalidGrant));
+            }
+        }
+        // Failures are durable: a restart (sled rebuilt from the log) does not reset them.
+        std::fs::remove_dir_all(dir.path().join("state")).unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..2 {
+            let wrong = store.run(redeem("code", Some("000000"), "t")).await;
+            assert!(matches!(wrong, Ok(Err(e)) if e.code == OAuthCode::InvalidGrant));
+        }
+        let right = store.run(redeem("code", Some("123456"), "t")).await;
+        match right {
+            Ok(Err(e)) => assert!(e.description.contains("locked"), "{e:?}"),
+            other => panic!("expected a locked offer, found {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_issues_once_and_state_survives_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = {
+            let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            store
+                .run(CreateOffer(offer("o", "code", None)))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .run(redeem("code", None, "token"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let live = offer_for_token(&store, &hash_secret("token"), 1_000)
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let (list, idx) = store.allocate_index();
+            let use_token = |id: &str| UseToken {
+                token_hash: hash_secret("token"),
+                offer: live.clone(),
+                credentials: vec![issued(id, list.0, idx)],
+            };
+            let (a, b) = tokio::join!(store.run(use_token("c1")), store.run(use_token("c2")));
+            let wins = [a, b]
+                .into_iter()
+                .filter(|r| matches!(r, Ok(Ok(()))))
+                .count();
+            assert_eq!(wins, 1, "a token issues once");
+            assert!(offer_for_token(&store, &hash_secret("token"), 1_000).is_err());
+            let changed = store
+                .run(SetStatus {
+                    credential: "c1".to_owned(),
+                    status: StatusCode::Suspended,
+                    by: "op".to_owned(),
+                    at_ms: 5,
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let c1 = changed.is_ok();
+            let id = if c1 { "c1" } else { "c2" };
+            if !c1 {
+                store
+                    .run(SetStatus {
+                        credential: id.to_owned(),
+                        status: StatusCode::Suspended,
+                        by: "op".to_owned(),
+                        at_ms: 5,
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            (id.to_owned(), list, idx)
+        };
+        // sled is derived: rebuilt from the log alone, everything is there.
+        std::fs::remove_dir_all(dir.path().join("state")).unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let (id, list, idx) = first;
+        let record: IssuedCredential = store
+            .get_json(&credential_key(&id), "credential")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("credential {id} lost"));
+        assert_eq!((record.list, record.idx), (list, idx));
+        assert_eq!(record.status, StatusCode::Suspended);
+        let o: Offer = store
+            .get_json(&offer_key("o"), "offer")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("offer lost"));
+        assert!(matches!(o.state, OfferState::Issued { .. }));
+        assert!(o.claims.is_empty(), "claims are dropped once issued");
+        // Revocation is final; an index is never handed out again.
+        store
+            .run(SetStatus {
+                credential: id.clone(),
+                status: StatusCode::Revoked,
+                by: "op".to_owned(),
+                at_ms: 6,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let back = store
+            .run(SetStatus {
+                credential: id,
+                status: StatusCode::Valid,
+                by: "op".to_owned(),
+                at_ms: 7,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(back, Err(StatusChangeError::Final(_))));
+        for _ in 0..2_000 {
+            assert_ne!(store.allocate_index(), (list, idx));
+        }
+    }
+
+    #[tokio::test]
+    async fn allocated_indices_are_unique() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20_000 {
+            let (list, idx) = store.allocate_index();
+            assert_eq!(list, ListId(1));
+            assert!(idx < crate::status::LIST_LEN);
+            assert!(seen.insert(idx), "index {idx} handed out twice");
+        }
+    }
 
     #[test]
     fn tx_codes_are_six_digits() {

@@ -80,10 +80,13 @@ pub(crate) fn stream_name(did: &str, list: ListId) -> String {
     format!("{did}/status-{}", list.0)
 }
 
+/// Signs a list version: from the list's bytes and `iat` to the compact JWS.
+type SignVersion = Box<dyn FnOnce(&[u8], i64) -> Option<String> + Send>;
+
 /// Writes the next version of a list.
 struct Publish {
     list: ListId,
-    jws_for: Box<dyn FnOnce(&[u8], i64) -> Option<String> + Send>,
+    jws_for: SignVersion,
     iat: i64,
 }
 

@@ -394,7 +394,7 @@ impl Event {
                 c.status = *status;
                 let mut bytes = view
                     .get(&list_key(c.list))?
-                    .unwrap_or_else(|| crate::status::empty_list_bytes());
+                    .unwrap_or_else(crate::status::empty_list_bytes);
                 crate::status::set_in_bytes(&mut bytes, c.idx, *status);
                 view.put(list_key(c.list), bytes);
                 view.put_json(credential_key(credential), &c);

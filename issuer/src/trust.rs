@@ -25,8 +25,11 @@ pub(crate) const SEAL_WAIT: Duration = Duration::from_secs(12);
 /// positive answers are kept, and only for the second they are about.
 #[derive(Debug, Default)]
 pub(crate) struct TrustCache {
-    at: Mutex<HashMap<(String, i64), Arc<OnceCell<Option<TrustEntry>>>>>,
+    at: Mutex<HashMap<(String, i64), Answer>>,
 }
+
+/// One (vct, second)'s answer, asked once by whoever comes first.
+type Answer = Arc<OnceCell<Option<TrustEntry>>>;
 
 fn rfc3339(unix_s: i64) -> String {
     chrono::DateTime::from_timestamp(unix_s, 0)
