@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The quick-start scenario: builds the binaries, starts a registry node on localhost with
-# embedded storage, and walks through the DID lifecycle with the real wallet. Every
-# command is printed before it runs, so this file doubles as a tutorial.
+# The quick-start scenario: builds the binaries, starts a registry node and a department's
+# credential issuer on localhost with embedded storage, and walks through the DID lifecycle
+# and a credential's life (offer, receive, present, verify, revoke) with the real wallet.
+# Every command is printed before it runs, so this file doubles as a tutorial.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== building (release)"
-cargo build --release --quiet -p did-registry -p wallet-cli
+cargo build --release --quiet -p did-registry -p wallet-cli -p issuer
 bin="$PWD/target/release"
 work="$(mktemp -d)"
 export CIVITAS_PASSPHRASE="demo passphrase, use a real one"
 registry_pid=""
+issuer_pid=""
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  [ -n "$issuer_pid" ] && kill "$issuer_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,12 +64,61 @@ run wallet --wallet-dir "$work/citizen" did history "$did"
 echo "(the thief's keys are now marked compromised:)"
 run wallet --wallet-dir "$work/thief" did rotate "$did" || true
 
-echo "== the root authority accredits a department to issue resident identity credentials"
+echo "== a department sets up its credential issuer: the issuer host holds only its signing key"
+issuer_key="$("$bin/issuer" init --data-dir "$work/issuer" 2>/dev/null)"
+echo "issuer key: $issuer_key"
+# The issuer's URL goes into the department's DID before the issuer starts: pick a port now.
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+issuer_url="http://127.0.0.1:$port"
 run wallet --wallet-dir "$work/department" init --kdf minimum
-department="$(wallet --wallet-dir "$work/department" did create --service OID4VCI=http://127.0.0.1:9000)"
-run wallet --wallet-dir "$work/root" trust accredit --issuer "$department" \
-  --vct https://civitas.example/vct/ResidentIdentity --constraint 'jurisdiction in ["310000"]'
-run wallet --wallet-dir "$work/root" trust list --vct https://civitas.example/vct/ResidentIdentity
+department="$(wallet --wallet-dir "$work/department" did create \
+  --assertion-key "$issuer_key" --service "OID4VCI=$issuer_url")"
+echo "department: $department (its rotation keys stay in the operator's wallet)"
+
+echo "== the root authority accredits the department for two credential types"
+resident=https://schemas.civitas.gov.example/vct/ResidentIdentity/v1
+official=https://schemas.civitas.gov.example/vct/OfficialRole/v1
+run wallet --wallet-dir "$work/root" trust accredit --issuer "$department" --vct "$resident"
+run wallet --wallet-dir "$work/root" trust accredit --issuer "$department" --vct "$official" \
+  --constraint 'jurisdiction in ["310000"]'
+run wallet --wallet-dir "$work/root" trust list --vct "$official"
+
+echo "== the issuer starts (OpenID4VCI, status lists anchored on the ledger)"
+"$bin/issuer" serve --did "$department" --listen "127.0.0.1:$port" --data-dir "$work/issuer" \
+  --registry "$url" --schemas schemas --public-url "$issuer_url" --operator "$department" \
+  --status-interval 10s >"$work/issuer.out" 2>"$work/issuer.log" &
+issuer_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$work/issuer.out" 2>/dev/null && break
+  sleep 0.1
+done
+
+echo "== the operator offers the citizen a resident identity credential (signed admin request)"
+offer="$(wallet --wallet-dir "$work/department" credential offer --issuer "$issuer_url" \
+  --vct ResidentIdentity --claims schemas/examples/ResidentIdentity.json --holder "$did")"
+echo "$offer"
+
+echo "== the citizen receives it: core claims (identity number, birth date, address) stayed home"
+run wallet --wallet-dir "$work/citizen" credential receive "$offer"
+credential="$(wallet --wallet-dir "$work/citizen" --json credential list | sed -n 's/.*"id": "\([A-Z2-7a-z]*\)".*/\1/p' | head -n 1)"
+run wallet --wallet-dir "$work/citizen" credential show "$credential" --schemas schemas
+
+echo "== the citizen proves being over 18 and the region, nothing else"
+presentation="$(wallet --wallet-dir "$work/citizen" credential present "$credential" \
+  --disclose age_over_18,region --audience https://service.example.gov --nonce demo-nonce-1)"
+run wallet --wallet-dir "$work/citizen" credential verify "$presentation" \
+  --audience https://service.example.gov --nonce demo-nonce-1 --schemas schemas
+
+echo "== an offer outside the accreditation is refused (OfficialRole only for jurisdiction 310000)"
+sed -e "s/\"310000\"/\"110000\"/" -e "s/did:civ:[a-z2-7]*/$department/" \
+  schemas/examples/OfficialRole.json >"$work/role-beijing.json"
+run wallet --wallet-dir "$work/department" credential offer --issuer "$issuer_url" \
+  --vct OfficialRole --claims "$work/role-beijing.json" --holder "$did" || true
+
+echo "== the operator revokes the credential; the same presentation now fails"
+run wallet --wallet-dir "$work/department" credential revoke --issuer "$issuer_url" "$credential"
+run wallet --wallet-dir "$work/citizen" credential verify "$presentation" \
+  --audience https://service.example.gov --nonce demo-nonce-1 --schemas schemas || true
 
 echo "== the citizen deactivates the DID, then anyone audits the log"
 run wallet --wallet-dir "$work/citizen" did deactivate

@@ -16,6 +16,7 @@ const LICENSE: &str = "https://schemas.civitas.gov.example/vct/BusinessLicense/v
 pub(crate) struct World {
     pub(crate) tmp: TempDir,
     pub(crate) registry: Registry,
+    pub(crate) root: Wallet,
     pub(crate) operator: Wallet,
     pub(crate) department: String,
     pub(crate) issuer: Issuer,
@@ -75,6 +76,7 @@ impl World {
         Self {
             tmp,
             registry,
+            root,
             operator,
             department,
             issuer,
@@ -126,6 +128,33 @@ impl World {
             out["tx_code"].as_str().map(str::to_owned),
         )
     }
+}
+
+/// Every anchor on the ledger.
+async fn anchors(registry: &str) -> Vec<Value> {
+    let checkpoint = reqwest::get(format!("{registry}/checkpoint"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+    let body: Value = reqwest::get(format!("{registry}/log/entries?start=0&end={size}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let leaf = civitas_core::encoding::b64_decode(e["leaf"].as_str()?).ok()?;
+            let value: Value = serde_json::from_slice(&leaf).ok()?;
+            (value["type"] == "civ.anchor.v1").then_some(value)
+        })
+        .collect()
 }
 
 fn problem_of(outcome: &Outcome) -> String {
@@ -246,6 +275,28 @@ async fn issue_present_verify_revoke() {
         "urn:civitas:problem:credential-revoked"
     );
 
+    // The list version served now is anchored on the ledger (by hash, in the issuer's stream).
+    let list_uri = format!("{}/status/1", w.issuer.url);
+    let jws = reqwest::get(&list_uri).await.unwrap().text().await.unwrap();
+    let root = civitas_core::encoding::b64url(&civitas_core::encoding::sha256(jws.as_bytes()));
+    let stream = format!("{}/status-1", w.department);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let anchors = anchors(&w.registry.url).await;
+        if anchors.iter().any(|a| {
+            a["stream"] == stream.as_str()
+                && a["kind"] == "status-list"
+                && a["root"] == root.as_str()
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no anchor of the current status list version: {anchors:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // Revocation is final.
     let again = w
         .operator
@@ -260,6 +311,95 @@ async fn issue_present_verify_revoke() {
         .await;
     assert_eq!(again.code, 2);
     assert!(again.error.contains("credential-revoked"), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retroactive_withdrawal_voids_credentials_issued_before_it() {
+    let w = World::new().await;
+    let (uri, _) = w
+        .offer_uri(
+            "ResidentIdentity",
+            &World::example("ResidentIdentity"),
+            Some(&w.citizen_did),
+        )
+        .await;
+    let id = w
+        .citizen
+        .run(&["credential", "receive", &uri])
+        .await
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let schemas = schemas_dir().display().to_string();
+    let present = w
+        .citizen
+        .run(&[
+            "credential",
+            "present",
+            &id,
+            "--disclose",
+            "nationality",
+            "--audience",
+            "https://v",
+            "--nonce",
+            "n",
+        ])
+        .await
+        .ok()
+        .json()["presentation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let args = [
+        "credential",
+        "verify",
+        present.as_str(),
+        "--audience",
+        "https://v",
+        "--nonce",
+        "n",
+        "--schemas",
+        schemas.as_str(),
+    ];
+    let verify = || w.citizen.run(&args);
+    assert_eq!(verify().await.ok().json()["valid"], true);
+
+    // A retroactive withdrawal (the default) makes what was issued before it invalid.
+    w.root
+        .run(&[
+            "trust",
+            "withdraw",
+            "--issuer",
+            &w.department,
+            "--vct",
+            RESIDENT,
+        ])
+        .await
+        .ok();
+    let withdrawn = verify().await;
+    assert_eq!(withdrawn.code, 1);
+    assert_eq!(
+        problem_of(&withdrawn),
+        "urn:civitas:problem:accreditation-withdrawn"
+    );
+
+    // And the issuer refuses new offers of that type.
+    let refused = w
+        .offer(
+            "ResidentIdentity",
+            &World::example("ResidentIdentity"),
+            Some(&w.citizen_did),
+        )
+        .await;
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused
+            .error
+            .contains("urn:civitas:problem:issuer-not-accredited"),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
