@@ -437,6 +437,21 @@ impl RegistryClient {
         .await
     }
 
+    /// The latest anchor of `stream`, or `None` when the stream has none yet.
+    pub async fn anchor_head(
+        &self,
+        stream: &str,
+    ) -> Result<Option<civitas_core::api::AnchorHead>, ClientError> {
+        match self
+            .get_json(&format!("/anchors/head?stream={}", query_escape(stream)))
+            .await
+        {
+            Ok(head) => Ok(Some(head)),
+            Err(ClientError::Rejected(p)) if p.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Submits a signed ledger object to `POST {path}` and checks the receipt: a
     /// checkpoint signed by pinned keys whose tree includes exactly these bytes.
     pub async fn submit(&self, path: &str, bytes: &[u8]) -> Result<SubmitReceipt, ClientError> {

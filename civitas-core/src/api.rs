@@ -254,3 +254,20 @@ pub struct TrustHistory {
     /// The entries.
     pub entries: Vec<TrustHistoryItem>,
 }
+
+/// `GET /anchors/head?stream=S`: the latest anchor of a stream (informational: its inclusion
+/// can be checked with `GET /log/proof/inclusion`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnchorHead {
+    /// The stream.
+    pub stream: String,
+    /// Its sequence number.
+    pub seq: u64,
+    /// The anchor's object id.
+    pub id: ObjectId,
+    /// Its log index.
+    pub index: u64,
+    /// When it took effect (RFC 3339).
+    pub time: String,
+}

@@ -164,7 +164,7 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, JcsError> {
 }
 
 /// Parses JSON and rejects duplicate member names.
-fn parse_strict(bytes: &[u8]) -> Result<Value, JcsError> {
+pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, JcsError> {
     let value = serde_json::from_slice(bytes).map_err(|e| {
         // The position has fields of its own; keep only serde_json's description.
         let detail = e.to_string();
@@ -347,6 +347,26 @@ fn cmp_utf16(a: &str, b: &str) -> std::cmp::Ordering {
         start -= 1;
     }
     a[start..].encode_utf16().cmp(b[start..].encode_utf16())
+}
+
+/// Refuses any number in `value` that is not a finite double (as [`canonicalize`] would),
+/// without serializing anything.
+pub(crate) fn check_numbers(value: &Value) -> Result<(), JcsError> {
+    match value {
+        Value::Number(number) => {
+            let text = number.as_str();
+            if text.parse::<f64>().is_ok_and(f64::is_finite) {
+                Ok(())
+            } else {
+                Err(JcsError::NumberOutOfRange {
+                    number: excerpt(text),
+                })
+            }
+        }
+        Value::Array(items) => items.iter().try_for_each(check_numbers),
+        Value::Object(map) => map.values().try_for_each(check_numbers),
+        _ => Ok(()),
+    }
 }
 
 fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), JcsError> {

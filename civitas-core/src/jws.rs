@@ -360,14 +360,11 @@ pub fn sign_compact(
 /// Parses JSON text, refusing duplicate member names (which serde_json would silently
 /// collapse) and numbers that do not fit a double. Numbers keep their text as written.
 pub(crate) fn parse_json(text: &str) -> Result<Value, JcsError> {
-    // canonicalize_str parses with duplicate detection; its output is not used, because
-    // canonicalization rewrites numbers and the value must keep them as written.
-    jcs::canonicalize_str(text)?;
-    serde_json::from_str(text).map_err(|e| JcsError::InvalidJson {
-        line: e.line(),
-        column: e.column(),
-        detail: e.to_string(),
-    })
+    // One parse (numbers keep their text: arbitrary_precision) and a scan for duplicate
+    // names; numbers are then checked to be finite doubles, as canonicalization would.
+    let value = jcs::parse_strict(text.as_bytes())?;
+    jcs::check_numbers(&value)?;
+    Ok(value)
 }
 
 /// The name of a JSON value's type, for error messages.

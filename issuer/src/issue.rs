@@ -217,7 +217,6 @@ pub async fn issue(
             credentials: records,
         })
         .await??;
-    app.store.recorded(&indices);
     // A list's first credential: serve the list at once rather than at the next round.
     for (list, _) in &indices {
         if !app.ephemeral.is_published(*list) {

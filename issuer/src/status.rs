@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_core::encoding;
-use civitas_core::ledger::{Anchor, AnchorKind, Digest, ObjectId, Signed};
+use civitas_core::ledger::{Anchor, AnchorKind, Digest, Signed};
 use civitas_core::status_list::{
     STATUS_LIST_TYP, StatusList, StatusListClaim, StatusListTokenPayload,
 };
@@ -223,9 +223,17 @@ pub(crate) async fn anchor_pending(app: &AppState) -> anyhow::Result<()> {
             .map(u64::from_be_bytes)
             .unwrap_or(0);
         let last: Option<(u64, String, u64)> = app.store.get_json(&anchor_key(list), "anchor")?;
-        let (mut seq, mut prev, done) = match last {
-            Some((seq, id, version)) => (seq, Some(id), version),
-            None => (0, None, 0),
+        let done = last.as_ref().map_or(0, |(_, _, version)| *version);
+        if done >= head {
+            continue;
+        }
+        // The ledger says where the stream stands: after a crash between submitting an
+        // anchor and recording it, it is ahead of our record (that version is anchored twice,
+        // which is harmless).
+        let stream = stream_name(app.did.as_str(), list);
+        let (mut seq, mut prev) = match app.registry.anchor_head(&stream).await? {
+            Some(h) => (h.seq, Some(h.id)),
+            None => (0, None),
         };
         for version in done + 1..=head {
             let Some(v): Option<ListVersion> = app
@@ -234,18 +242,11 @@ pub(crate) async fn anchor_pending(app: &AppState) -> anyhow::Result<()> {
             else {
                 continue;
             };
-            let prev_id = match &prev {
-                Some(id) => Some(
-                    id.parse::<ObjectId>()
-                        .map_err(|e| anyhow::anyhow!("stored anchor id {id:?} is damaged: {e}"))?,
-                ),
-                None => None,
-            };
             let anchor = Anchor {
                 kind: AnchorKind::StatusList,
-                stream: stream_name(app.did.as_str(), list),
+                stream: stream.clone(),
                 seq: seq + 1,
-                prev: prev_id,
+                prev,
                 root: Digest(encoding::sha256(v.jws.as_bytes())),
                 first: None,
                 last: None,
@@ -253,12 +254,12 @@ pub(crate) async fn anchor_pending(app: &AppState) -> anyhow::Result<()> {
             };
             let signed = Signed::sign(anchor, &app.key);
             app.registry.submit_operation(&signed).await?;
-            let id = signed.id().to_string();
+            let id = signed.id();
             app.store
                 .run(Anchored {
                     list,
                     version,
-                    anchor: id.clone(),
+                    anchor: id.to_string(),
                     seq: seq + 1,
                 })
                 .await?;

@@ -13,7 +13,7 @@
 //! transition (a code redeemed once, a token used once, an index reserved once) atomic
 //! without locks in the handlers, while concurrent requests still share fdatasyncs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -454,14 +454,48 @@ struct Inner {
     alloc: Mutex<Allocator>,
 }
 
-/// Status indices handed out and not yet recorded: an index is taken when it is recorded in
-/// sled or in flight here. One that never gets recorded (the request failed) stays taken
-/// until restart, and was never seen outside the process.
+/// Status indices of the current list: taken when recorded in sled or handed out since the
+/// start (a bitmap loaded from sled at open). One handed out and never recorded (its request
+/// failed) stays taken until restart, and was never seen outside the process.
 #[derive(Debug)]
 struct Allocator {
     current: ListId,
     count: u32,
-    in_flight: HashSet<(ListId, u32)>,
+    taken: Vec<u64>,
+}
+
+impl Allocator {
+    fn load(tree: &sled::Tree, current: ListId) -> Result<Self, StorageError> {
+        let mut taken = vec![0u64; (LIST_LEN as usize).div_ceil(64)];
+        let mut count = 0;
+        for item in tree.scan_prefix(alloc_prefix(current)) {
+            let (k, _) = item?;
+            let idx = k
+                .get(6..10)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+                .filter(|i| *i < LIST_LEN)
+                .ok_or_else(|| StorageError::Damaged {
+                    what: "status index",
+                    detail: format!("malformed key {k:?}"),
+                })?;
+            taken[idx as usize / 64] |= 1 << (idx % 64);
+            count += 1;
+        }
+        Ok(Self {
+            current,
+            count,
+            taken,
+        })
+    }
+
+    /// Marks `idx` taken; `false` when it already was.
+    fn take(&mut self, idx: u32) -> bool {
+        let (word, bit) = (idx as usize / 64, 1u64 << (idx % 64));
+        let free = self.taken[word] & bit == 0;
+        self.taken[word] |= bit;
+        free
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -481,13 +515,7 @@ impl Store {
         let log = GroupCommitLog::new(log)?;
         let (jobs, rx) = mpsc::channel(QUEUE);
         let tree = state.state();
-        let current = ListId(highest_list(tree)?.max(1));
-        let count = tree.scan_prefix(alloc_prefix(current)).count();
-        let alloc = Mutex::new(Allocator {
-            current,
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-            in_flight: HashSet::new(),
-        });
+        let alloc = Mutex::new(Allocator::load(tree, ListId(highest_list(tree)?.max(1)))?);
         let inner = Arc::new(Inner {
             state,
             log,
@@ -559,34 +587,21 @@ impl Store {
     /// Takes a random free status index in the current list (moving to a new list once this
     /// one is [`LIST_FILL`] full). Indices are never handed out twice.
     pub fn allocate_index(&self) -> (ListId, u32) {
-        let tree = self.inner.state.state();
         let mut alloc = self.inner.alloc.lock().unwrap_or_else(|e| e.into_inner());
         let mut rng = rand::thread_rng();
-        loop {
-            if alloc.count >= LIST_FILL {
-                alloc.current = ListId(alloc.current.0.saturating_add(1));
-                alloc.count = 0;
-            }
-            let list = alloc.current;
-            let idx = rng.gen_range(0..LIST_LEN);
-            let taken = alloc.in_flight.contains(&(list, idx))
-                || tree.contains_key(alloc_key(list, idx)).unwrap_or(true);
-            if taken {
-                // A fill of at most one half makes a retry rare; a sled read error counts
-                // as taken, so an index is never reused because of a failed read.
-                continue;
-            }
-            alloc.in_flight.insert((list, idx));
-            alloc.count += 1;
-            return (list, idx);
+        if alloc.count >= LIST_FILL {
+            // A new list has nothing reserved: lists only ever grow past the highest one.
+            alloc.current = ListId(alloc.current.0.saturating_add(1));
+            alloc.count = 0;
+            alloc.taken.iter_mut().for_each(|w| *w = 0);
         }
-    }
-
-    /// Forgets in-flight indices that sled now records.
-    pub fn recorded(&self, indices: &[(ListId, u32)]) {
-        let mut alloc = self.inner.alloc.lock().unwrap_or_else(|e| e.into_inner());
-        for i in indices {
-            alloc.in_flight.remove(i);
+        // At most half full, so a free index is found in two tries on average.
+        loop {
+            let idx = rng.gen_range(0..LIST_LEN);
+            if alloc.take(idx) {
+                alloc.count += 1;
+                return (alloc.current, idx);
+            }
         }
     }
 

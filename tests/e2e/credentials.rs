@@ -297,6 +297,24 @@ async fn issue_present_verify_revoke() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
+    // The registry says where the stream stands (the issuer continues from it after a crash).
+    let head: Value = reqwest::get(format!(
+        "{}/anchors/head?stream={}",
+        w.registry.url,
+        stream.replace(':', "%3A").replace('/', "%2F")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let seqs = anchors(&w.registry.url)
+        .await
+        .iter()
+        .filter(|a| a["stream"] == stream.as_str())
+        .count();
+    assert_eq!(head["seq"], seqs, "{head}");
+
     // Revocation is final.
     let again = w
         .operator

@@ -3,11 +3,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use civitas_core::api::SubmitReceipt;
+use axum::routing::{get, post};
+use civitas_core::api::{AnchorHead, SubmitReceipt};
 use civitas_core::civ::MAX_OPERATION_BYTES;
 use civitas_core::did::DidUrl;
 use civitas_core::document::Relationship;
@@ -23,6 +24,7 @@ pub(crate) const MAX_ENTRY_BYTES: usize = 16 * 1024;
 
 pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new()
+        .route("/anchors/head", get(anchor_head))
         .route(
             "/operations",
             post(operations).layer(DefaultBodyLimit::max(MAX_OPERATION_BYTES)),
@@ -151,4 +153,31 @@ async fn anchors(
     warm_signature(&entry, app.ledger.state());
     let receipt = app.ledger.submit(entry).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HeadQuery {
+    stream: String,
+}
+
+/// `GET /anchors/head?stream=S`: where a stream stands, so that its owner can continue it
+/// (for example after a crash between submitting an anchor and recording it).
+async fn anchor_head(
+    State(app): State<AppState>,
+    query: Result<Query<HeadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AnchorHead>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(problem::INVALID_QUERY, e.body_text()))?;
+    let head = app.ledger.state().stream(&query.stream).ok_or_else(|| {
+        ApiError::new(problem::NOT_FOUND, format!("no stream {:?}", query.stream))
+    })?;
+    let time = chrono::DateTime::from_timestamp_millis(i64::try_from(head.time_ms).unwrap_or(0))
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(Json(AnchorHead {
+        stream: query.stream,
+        seq: head.seq,
+        id: head.id,
+        index: head.index,
+        time,
+    }))
 }
