@@ -358,32 +358,15 @@ impl Unverified {
         now: i64,
         max_age_s: i64,
     ) -> Result<(), CredentialError> {
-        let kb = match (expected, self.sd_jwt.kb_jwt()) {
-            (Some((aud, nonce)), _) => {
-                sdjwt::verify_kb_jwt(
-                    &self.sd_jwt,
-                    aud,
-                    nonce,
-                    now,
-                    max_age_s,
-                    MAX_CLOCK_SKEW_S,
-                    &self.registered.cnf,
-                )?;
-                return Ok(());
-            }
+        let (aud, nonce) = match (expected, self.sd_jwt.kb_jwt()) {
+            (Some(expected), _) => expected,
             (None, None) => return Ok(()),
-            (None, Some(kb)) => kb,
+            // Nothing to compare them with: the KB-JWT's own audience and nonce.
+            (None, Some(kb)) => {
+                let claim = |name| kb.payload().get(name).and_then(Value::as_str);
+                (claim("aud").unwrap_or(""), claim("nonce").unwrap_or(""))
+            }
         };
-        let aud = kb
-            .payload()
-            .get("aud")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let nonce = kb
-            .payload()
-            .get("nonce")
-            .and_then(Value::as_str)
-            .unwrap_or("");
         sdjwt::verify_kb_jwt(
             &self.sd_jwt,
             aud,
@@ -446,5 +429,307 @@ pub fn check_status(
         Status::Valid => Ok(()),
         Status::Invalid => Err(CredentialError::Revoked),
         Status::Suspended => Err(CredentialError::Suspended),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretKey;
+    use crate::sdjwt::{SdMember, SdValue};
+    use crate::status_list::{StatusList, StatusListReference};
+    use serde_json::json;
+
+    const VCT: &str = "https://schemas.civitas.gov.example/vct/OfficialRole/v1";
+    const NOW: i64 = 1_800_000_000;
+
+    struct Issued {
+        text: String,
+        issuer: SecretKey,
+        holder: SecretKey,
+    }
+
+    fn schemas() -> SchemaSet {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+        let name = "OfficialRole.schema.json";
+        let bytes = std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{e}"));
+        SchemaSet::from_files([(name.to_owned(), bytes)]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A credential as the issuer makes it; `edit` changes the header and payload first.
+    fn issue(edit: impl FnOnce(&mut Map<String, Value>, &mut Map<String, Value>)) -> Issued {
+        let issuer = SecretKey::generate();
+        let holder = SecretKey::generate();
+        let iss = Did::key_from_public_key(&issuer.public_key());
+        let integrity = schemas()
+            .by_vct(VCT)
+            .map(CredentialSchema::integrity)
+            .unwrap_or_default();
+        let claims = SdValue::Object(vec![
+            (
+                "role".to_owned(),
+                SdMember::disclosable(json!("supervisor")),
+            ),
+            ("clearance".to_owned(), SdMember::disclosable(json!(3))),
+            (
+                "valid_from".to_owned(),
+                SdMember::plain(json!("2026-01-01")),
+            ),
+        ]);
+        let (mut payload, disclosures) =
+            sdjwt::conceal(&claims, &mut rand::thread_rng()).unwrap_or_else(|e| panic!("{e}"));
+        for (k, v) in [
+            ("iss", json!(iss.as_str())),
+            ("sub", json!("did:example:holder")),
+            ("iat", json!(NOW - 10)),
+            ("exp", json!(NOW + 1000)),
+            ("vct", json!(VCT)),
+            ("vct#integrity", json!(integrity)),
+            ("cnf", json!({ "jwk": holder.public_key().to_jwk() })),
+            (
+                "status",
+                json!({"status_list": {"idx": 5, "uri": "https://issuer.example/status/1"}}),
+            ),
+        ] {
+            payload.insert(k.to_owned(), v);
+        }
+        let mut header = Map::new();
+        header.insert("alg".to_owned(), json!("EdDSA"));
+        header.insert("typ".to_owned(), json!(CREDENTIAL_TYP));
+        header.insert("kid".to_owned(), json!(format!("{iss}#key-1")));
+        edit(&mut header, &mut payload);
+        let jwt =
+            crate::jws::sign_compact(&header, &payload, &issuer).unwrap_or_else(|e| panic!("{e}"));
+        let mut text = jwt;
+        text.push('~');
+        for d in &disclosures {
+            text.push_str(d.as_str());
+            text.push('~');
+        }
+        Issued {
+            text,
+            issuer,
+            holder,
+        }
+    }
+
+    fn slug(err: &CredentialError) -> &'static str {
+        err.problem().slug()
+    }
+
+    #[test]
+    fn a_well_formed_credential_passes_the_pure_checks() {
+        let c = issue(|_, _| {});
+        let u = Unverified::parse(&c.text).unwrap_or_else(|e| panic!("{e}"));
+        let jwt = c.text.split('~').next().unwrap_or_default();
+        assert_eq!(u.id(), credential_id(jwt));
+        assert!(u.check_schema(&schemas()).is_ok());
+        assert!(u.check_times(NOW).is_ok());
+        assert!(u.verify_signature(&c.issuer.public_key()).is_ok());
+        assert_eq!(u.processed().claims()["clearance"], json!(3));
+        let wrong = u.verify_signature(&c.holder.public_key());
+        assert_eq!(wrong.map_err(|e| slug(&e)), Err("invalid-signature"));
+    }
+
+    #[test]
+    fn header_and_claim_defects_have_their_problem_types() {
+        let cases: Vec<(
+            &str,
+            Box<dyn FnOnce(&mut Map<String, Value>, &mut Map<String, Value>)>,
+        )> = vec![
+            (
+                "invalid-typ",
+                Box::new(|h, _| {
+                    h.insert("typ".into(), json!("vc+sd-jwt"));
+                }),
+            ),
+            (
+                "invalid-issuer-key",
+                Box::new(|h, _| {
+                    h.insert(
+                        "kid".into(),
+                        json!("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK#k"),
+                    );
+                }),
+            ),
+            (
+                "invalid-issuer-key",
+                Box::new(|h, _| {
+                    h.remove("kid");
+                }),
+            ),
+            (
+                "malformed-credential",
+                Box::new(|_, p| {
+                    p.insert("iat".into(), json!("yesterday"));
+                }),
+            ),
+            (
+                "malformed-credential",
+                Box::new(|_, p| {
+                    p.remove("status");
+                }),
+            ),
+        ];
+        for (expected, edit) in cases {
+            let c = issue(edit);
+            let err = Unverified::parse(&c.text).map(|_| ());
+            assert_eq!(err.map_err(|e| slug(&e)), Err(expected));
+        }
+    }
+
+    #[test]
+    fn times_schema_and_constraints_are_checked() {
+        let u = |edit: fn(&mut Map<String, Value>, &mut Map<String, Value>)| {
+            Unverified::parse(&issue(edit).text).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let future = u(|_, p| {
+            p.insert("iat".into(), json!(NOW + 3600));
+        });
+        assert_eq!(
+            future.check_times(NOW).map_err(|e| slug(&e)),
+            Err("issued-in-future")
+        );
+        let expired = u(|_, p| {
+            p.insert("exp".into(), json!(NOW));
+        });
+        assert_eq!(
+            expired.check_times(NOW).map_err(|e| slug(&e)),
+            Err("credential-expired")
+        );
+        let early = u(|_, p| {
+            p.insert("nbf".into(), json!(NOW + 3600));
+        });
+        assert_eq!(
+            early.check_times(NOW).map_err(|e| slug(&e)),
+            Err("credential-not-yet-valid")
+        );
+        let tampered = u(|_, p| {
+            p.insert(
+                "vct#integrity".into(),
+                json!("sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            );
+        });
+        assert_eq!(
+            tampered
+                .check_schema(&schemas())
+                .map(|_| ())
+                .map_err(|e| slug(&e)),
+            Err("vct-integrity-mismatch")
+        );
+        let unknown = u(|_, p| {
+            p.insert("vct".into(), json!("urn:unknown"));
+        });
+        assert_eq!(
+            unknown
+                .check_schema(&schemas())
+                .map(|_| ())
+                .map_err(|e| slug(&e)),
+            Err("unknown-vct")
+        );
+        let fine = u(|_, _| {});
+        let claims = fine.processed().claims();
+        let c = |text: &str| vec![text.parse::<Constraint>().unwrap_or_else(|e| panic!("{e}"))];
+        assert!(check_constraints(&c("clearance <= 3"), claims).is_ok());
+        assert!(
+            check_constraints(&c("jurisdiction == \"310000\""), claims).is_ok(),
+            "undisclosed claims are not judged"
+        );
+        assert_eq!(
+            check_constraints(&c("clearance < 3"), claims).map_err(|e| slug(&e)),
+            Err("constraint-violated")
+        );
+    }
+
+    #[test]
+    fn key_binding_is_required_when_expected_and_checked_when_present() {
+        let c = issue(|_, _| {});
+        let u = Unverified::parse(&c.text).unwrap_or_else(|e| panic!("{e}"));
+        let missing = u.check_kb_jwt(Some(("https://v", "n")), NOW, 300);
+        assert_eq!(missing.map_err(|e| slug(&e)), Err("kb-jwt-missing"));
+        assert!(u.check_kb_jwt(None, NOW, 300).is_ok());
+        let kb = sdjwt::create_kb_jwt(&c.text, "https://v", "n", NOW, &c.holder)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bound = Unverified::parse(&format!("{}{kb}", c.text)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            bound
+                .check_kb_jwt(Some(("https://v", "n")), NOW, 300)
+                .is_ok()
+        );
+        assert!(bound.check_kb_jwt(None, NOW, 300).is_ok());
+        for (aud, nonce) in [("https://v", "other"), ("https://elsewhere", "n")] {
+            let wrong = bound.check_kb_jwt(Some((aud, nonce)), NOW, 300);
+            assert_eq!(wrong.map_err(|e| slug(&e)), Err("invalid-kb-jwt"));
+        }
+        let stale = bound.check_kb_jwt(Some(("https://v", "n")), NOW + 3600, 300);
+        assert_eq!(stale.map_err(|e| slug(&e)), Err("invalid-kb-jwt"));
+        let stolen = sdjwt::create_kb_jwt(&c.text, "https://v", "n", NOW, &c.issuer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stolen =
+            Unverified::parse(&format!("{}{stolen}", c.text)).unwrap_or_else(|e| panic!("{e}"));
+        let refused = stolen.check_kb_jwt(Some(("https://v", "n")), NOW, 300);
+        assert_eq!(refused.map_err(|e| slug(&e)), Err("invalid-kb-jwt"));
+    }
+
+    fn status_token(key: &SecretKey, typ: &str, sub: &str, value: u8) -> String {
+        let mut list = StatusList::new(2, 64).unwrap_or_else(|e| panic!("{e}"));
+        list.set(5, value).unwrap_or_else(|e| panic!("{e}"));
+        let mut header = Map::new();
+        header.insert("alg".to_owned(), json!("EdDSA"));
+        header.insert("typ".to_owned(), json!(typ));
+        let payload = json!({
+            "sub": sub, "iat": NOW - 5, "exp": NOW + 60, "ttl": 30,
+            "status_list": {"bits": 2, "lst": list.encode()},
+        });
+        let Value::Object(payload) = payload else {
+            panic!("not an object")
+        };
+        crate::jws::sign_compact(&header, &payload, key).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn status_tokens_are_checked_and_read() {
+        let key = SecretKey::generate();
+        let uri = "https://issuer.example/status/1";
+        let reference = StatusListReference {
+            idx: 5,
+            uri: uri.to_owned(),
+        };
+        let check = |token: &str, key: &SecretKey| {
+            check_status(token, &reference, &key.public_key(), NOW, 300).map_err(|e| slug(&e))
+        };
+        let typ = "statuslist+jwt";
+        assert_eq!(check(&status_token(&key, typ, uri, 0), &key), Ok(()));
+        assert_eq!(
+            check(&status_token(&key, typ, uri, 1), &key),
+            Err("credential-revoked")
+        );
+        assert_eq!(
+            check(&status_token(&key, typ, uri, 2), &key),
+            Err("credential-suspended")
+        );
+        assert_eq!(
+            check(&status_token(&key, typ, uri, 3), &key),
+            Err("invalid-status-list")
+        );
+        assert_eq!(
+            check(&status_token(&key, "jwt", uri, 0), &key),
+            Err("invalid-status-list")
+        );
+        let elsewhere = status_token(&key, typ, "https://issuer.example/status/2", 0);
+        assert_eq!(check(&elsewhere, &key), Err("invalid-status-list"));
+        let other = SecretKey::generate();
+        assert_eq!(
+            check(&status_token(&other, typ, uri, 0), &key),
+            Err("invalid-status-list")
+        );
+        let late = check_status(
+            &status_token(&key, typ, uri, 0),
+            &reference,
+            &key.public_key(),
+            NOW + 120,
+            300,
+        );
+        assert_eq!(late.map_err(|e| slug(&e)), Err("invalid-status-list"));
     }
 }
