@@ -513,6 +513,9 @@ mod tests {
         }
     }
 
+    /// A change to a credential's header and payload before it is signed.
+    type Edit = Box<dyn FnOnce(&mut Map<String, Value>, &mut Map<String, Value>)>;
+
     fn slug(err: &CredentialError) -> &'static str {
         err.problem().slug()
     }
@@ -533,10 +536,7 @@ mod tests {
 
     #[test]
     fn header_and_claim_defects_have_their_problem_types() {
-        let cases: Vec<(
-            &str,
-            Box<dyn FnOnce(&mut Map<String, Value>, &mut Map<String, Value>)>,
-        )> = vec![
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "invalid-typ",
                 Box::new(|h, _| {
