@@ -92,4 +92,4 @@ pub use crate::error::StoreError;
 pub use crate::frame::MAX_RECORD_LEN;
 pub use crate::group::GroupCommitLog;
 pub use crate::log::{Log, LogReader, Records};
-pub use crate::state::DerivedState;
+pub use crate::state::{DerivedState, MARKER_KEY};

@@ -6,9 +6,6 @@ use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-
 use crate::error::StoreError;
 use crate::log::LogReader;
 
@@ -18,15 +15,21 @@ const STATE_TREE: &str = "state";
 /// This crate's bookkeeping tree; names starting with `__` are reserved.
 const META_TREE: &str = "__civitas_store_meta";
 
-/// Key of the applied marker in [`META_TREE`]: a big-endian `u64`.
+/// Key of the applied marker in [`META_TREE`] (where older versions kept it): a big-endian
+/// `u64`.
 const APPLIED_KEY: &[u8] = b"applied";
+
+/// Key of the applied marker in the state tree: a big-endian `u64`, written in the same
+/// `apply_batch` as the state it describes. It starts with a zero byte and a name of this
+/// crate, so it sorts first and no prefix a user chooses (`d/`, `o/`, ...) covers it.
+pub const MARKER_KEY: &[u8] = b"\0civitas-store/applied";
 
 /// State derived from a log (indexes, the latest record per key, ...) kept in sled, together
 /// with the number of log records it reflects.
 ///
 /// The state is a function of a prefix of the log: the state tree ([`state`](Self::state))
-/// plus an *applied marker* `n` meaning "records `0..n` are applied". [`apply`](Self::apply)
-/// changes both in one sled transaction. On start, [`catch_up`](Self::catch_up) replays the
+/// plus an *applied marker* `n` meaning "records `0..n` are applied", kept in that tree under
+/// [`MARKER_KEY`]. [`apply`](Self::apply) changes both in one atomic sled batch. On start, [`catch_up`](Self::catch_up) replays the
 /// records the state is missing.
 ///
 /// ### Durability contract
@@ -35,10 +38,10 @@ const APPLIED_KEY: &[u8] = b"applied";
 ///   not fsync, and sled syncs on its own only every 500 ms, so a crash can take the state back
 ///   to an earlier point. Acknowledge a write only once it is in the log (see [`Log`]); never
 ///   because it reached sled. Delete the sled directory and `catch_up` rebuilds it.
-/// - **The marker and the data move together.** [`apply`](Self::apply) writes the batch to the
-///   state tree and the new marker in one sled transaction across both trees, and sled recovers
-///   transactions atomically: after any crash, the state tree holds exactly the effects of
-///   records `0..applied()`.
+/// - **The marker and the data move together.** [`apply`](Self::apply) writes the batch and
+///   the new marker to the state tree with one `apply_batch`, which sled applies and recovers
+///   atomically (cheaper than a transaction across two trees): after any crash, the state tree
+///   holds exactly the effects of records `0..applied()`.
 /// - **Behind is normal, ahead is an error.** After a crash the state may be behind the log;
 ///   [`catch_up`](Self::catch_up) applies exactly the missing records, in order. State ahead
 ///   of the log cannot happen if writes are acknowledged only from the log; `catch_up` reports
@@ -56,8 +59,9 @@ pub struct DerivedState {
     path: PathBuf,
     db: sled::Db,
     state: sled::Tree,
-    meta: sled::Tree,
     applied: AtomicU64,
+    /// Serializes `apply`: the check that the marker advances and the write are one step.
+    apply_lock: std::sync::Mutex<()>,
 }
 
 impl DerivedState {
@@ -80,17 +84,24 @@ impl DerivedState {
         let meta = db
             .open_tree(META_TREE)
             .map_err(sled_error("opening the meta tree"))?;
-        let marker = meta
-            .get(APPLIED_KEY)
-            .map_err(sled_error("reading the applied marker"))?;
+        let marker = match state
+            .get(MARKER_KEY)
+            .map_err(sled_error("reading the applied marker"))?
+        {
+            Some(marker) => Some(marker),
+            // A database written before the marker moved into the state tree.
+            None => meta
+                .get(APPLIED_KEY)
+                .map_err(sled_error("reading the applied marker"))?,
+        };
         let applied = decode_marker(&path, marker.as_deref())?;
         tracing::debug!(path = %path.display(), applied, "opened derived state");
         Ok(Self {
             path,
             db,
             state,
-            meta,
             applied: AtomicU64::new(applied),
+            apply_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -100,7 +111,8 @@ impl DerivedState {
     }
 
     /// The state tree, to read the derived state. Write it only through
-    /// [`apply`](Self::apply), or the marker no longer describes it.
+    /// [`apply`](Self::apply), or the marker no longer describes it. It also holds the marker
+    /// itself under [`MARKER_KEY`]: read it by key prefixes, or skip that key.
     pub fn state(&self) -> &sled::Tree {
         &self.state
     }
@@ -127,35 +139,25 @@ impl DerivedState {
     /// records `first..first + n` pass `first + n`. It must be greater than
     /// [`applied()`](Self::applied), else [`StoreError::MarkerNotAdvanced`] and nothing
     /// changes. Like sled, this does not sync: the log is what makes a record durable.
-    pub fn apply(&self, batch: sled::Batch, applied: u64) -> Result<(), StoreError> {
-        let result = (&self.state, &self.meta).transaction(|(state, meta)| {
-            let marker = meta.get(APPLIED_KEY)?;
-            let current = decode_marker(&self.path, marker.as_deref())
-                .map_err(ConflictableTransactionError::Abort)?;
-            if applied <= current {
-                return Err(ConflictableTransactionError::Abort(
-                    StoreError::MarkerNotAdvanced {
-                        current,
-                        requested: applied,
-                    },
-                ));
-            }
-            state.apply_batch(&batch)?;
-            meta.insert(APPLIED_KEY, &applied.to_be_bytes()[..])?;
-            Ok(())
-        });
-        match result {
-            Ok(()) => {
-                self.applied.fetch_max(applied, Ordering::AcqRel);
-                Ok(())
-            }
-            Err(TransactionError::Abort(error)) => Err(error),
-            Err(TransactionError::Storage(source)) => Err(StoreError::Sled {
+    pub fn apply(&self, mut batch: sled::Batch, applied: u64) -> Result<(), StoreError> {
+        let _one_at_a_time = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.applied();
+        if applied <= current {
+            return Err(StoreError::MarkerNotAdvanced {
+                current,
+                requested: applied,
+            });
+        }
+        batch.insert(MARKER_KEY, &applied.to_be_bytes()[..]);
+        self.state
+            .apply_batch(batch)
+            .map_err(|source| StoreError::Sled {
                 op: "applying a batch",
                 path: self.path.clone(),
                 source,
-            }),
-        }
+            })?;
+        self.applied.store(applied, Ordering::Release);
+        Ok(())
     }
 
     /// Replays the log records the state has not applied yet, `applied()..log.len()`, and

@@ -14,8 +14,9 @@ fn state_contents(state: &DerivedState) -> Vec<(u64, Vec<u8>)> {
     state
         .state()
         .iter()
-        .map(|entry| {
-            let (key, value) = entry.unwrap();
+        .map(|entry| entry.unwrap())
+        .filter(|(key, _)| key.as_ref() != civitas_store::MARKER_KEY)
+        .map(|(key, value)| {
             let key: [u8; 8] = key.as_ref().try_into().unwrap();
             (u64::from_be_bytes(key), value.to_vec())
         })
@@ -87,7 +88,13 @@ fn marker_and_data_change_together() {
 
     let state = DerivedState::open(dir.path()).unwrap();
     assert_eq!(state.applied(), 5);
-    assert_eq!(state.state().len(), 1);
+    assert_eq!(state.state().len(), 2, "the data and the marker");
+    assert!(
+        state
+            .state()
+            .contains_key(civitas_store::MARKER_KEY)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -124,7 +131,7 @@ fn catch_up_commits_only_whole_log_batches() {
                 return Err("rejected by the test");
             }
             // Earlier log batches are visible in the state; this one's records are not yet.
-            let committed = state.state().len() as u64;
+            let committed = state_contents(&state).len() as u64;
             assert_eq!(
                 committed,
                 if index < 2 { 0 } else { 2 },
@@ -161,4 +168,26 @@ fn extra_trees_and_reserved_names() {
         state.tree("__civitas_store_meta"),
         Err(StoreError::ReservedTreeName { .. })
     ));
+}
+
+#[test]
+fn a_marker_kept_by_an_older_version_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Before the marker moved into the state tree it lived in a tree of its own.
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("__civitas_store_meta").unwrap();
+        meta.insert("applied", &7u64.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let state = DerivedState::open(dir.path()).unwrap();
+    assert_eq!(state.applied(), 7);
+    let error = state.apply(sled::Batch::default(), 7).unwrap_err();
+    assert!(
+        matches!(error, StoreError::MarkerNotAdvanced { current: 7, .. }),
+        "{error:?}"
+    );
+    state.apply(sled::Batch::default(), 8).unwrap();
+    drop(state);
+    assert_eq!(DerivedState::open(dir.path()).unwrap().applied(), 8);
 }
