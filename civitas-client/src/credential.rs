@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use civitas_core::credential::{self, CredentialError, Unverified};
+use civitas_core::credential::{self, CredentialError, ISSUER_SERVICE_TYPE, Unverified};
 use civitas_core::did::DidUrl;
 use civitas_core::document::Relationship;
 use civitas_core::jws::Jws;
@@ -21,8 +21,6 @@ use crate::{RegistryClient, Version};
 pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
 /// How long a status list fetch may take.
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
-/// The DID document service type of a Credential Issuer.
-pub const ISSUER_SERVICE_TYPE: &str = "OID4VCI";
 
 /// What the verifier expects.
 #[derive(Debug, Clone)]
@@ -60,10 +58,28 @@ pub struct VerifiedCredential {
     pub classifications: Vec<(String, Option<Classification>)>,
 }
 
-fn rfc3339(unix_s: i64) -> String {
+/// RFC 3339 of a Unix time in seconds (what `Version::Time` and `at=` take).
+pub fn rfc3339(unix_s: i64) -> String {
     chrono::DateTime::from_timestamp(unix_s, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Whether `url` may be a Credential Issuer Identifier or endpoint: https, or http on a
+/// loopback host.
+pub fn acceptable_issuer_url(url: &str) -> bool {
+    let Some(origin) = origin(url) else {
+        return false;
+    };
+    if origin.starts_with("https://") {
+        return true;
+    }
+    let host = &origin["http://".len()..];
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 fn registry(e: impl std::fmt::Display) -> CredentialError {
@@ -257,6 +273,18 @@ async fn fetch_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuer_urls_must_be_https_or_loopback_http() {
+        assert!(acceptable_issuer_url("https://issuer.gov.example"));
+        assert!(acceptable_issuer_url("http://127.0.0.1:8080"));
+        assert!(acceptable_issuer_url("http://localhost:1/x"));
+        assert!(acceptable_issuer_url("http://[::1]:9000"));
+        assert!(!acceptable_issuer_url("http://issuer.gov.example"));
+        assert!(!acceptable_issuer_url("http://127.0.0.1.evil.example"));
+        assert!(!acceptable_issuer_url("ftp://127.0.0.1"));
+        assert!(!acceptable_issuer_url("https://"));
+    }
 
     #[test]
     fn origins() {

@@ -28,6 +28,12 @@ use crate::status_list::{self, Status, StatusClaim, StatusListError, StatusListT
 
 /// The JOSE `typ` of a credential.
 pub const CREDENTIAL_TYP: &str = "dc+sd-jwt";
+/// The DID document service type naming a Credential Issuer Identifier (OpenID4VCI).
+pub const ISSUER_SERVICE_TYPE: &str = "OID4VCI";
+/// The OpenID4VCI pre-authorized code grant type.
+pub const PRE_AUTHORIZED_GRANT: &str = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
+/// The JOSE `typ` of an OpenID4VCI key proof.
+pub const PROOF_TYP: &str = "openid4vci-proof+jwt";
 /// Tolerated clock skew for `iat` and `nbf`, seconds.
 pub const MAX_CLOCK_SKEW_S: i64 = 60;
 

@@ -151,7 +151,7 @@ impl AppState {
     /// public URL its OID4VCI service) and builds the state.
     pub async fn start(options: IssuerOptions) -> Result<Self, StartError> {
         let public_url = options.public_url.trim_end_matches('/').to_owned();
-        if !oid4vci::acceptable_url(&public_url) {
+        if !civitas_client::credential::acceptable_issuer_url(&public_url) {
             return Err(StartError::InsecureUrl(public_url));
         }
         let resolved = options
@@ -178,7 +178,7 @@ impl AppState {
                 url: public_url.clone(),
             })?;
         if !document
-            .service_endpoints(oid4vci::SERVICE_TYPE)
+            .service_endpoints(oid4vci::ISSUER_SERVICE_TYPE)
             .any(|e| e.trim_end_matches('/') == public_url)
         {
             return Err(StartError::ServiceMissing {

@@ -20,12 +20,8 @@ use crate::offers::{self, RedeemCode};
 use crate::status::ListId;
 use crate::{AppState, now_ms, now_s};
 
-/// The DID document service type that names a Credential Issuer Identifier.
-pub const SERVICE_TYPE: &str = "OID4VCI";
-/// The pre-authorized code grant type.
-pub const PRE_AUTHORIZED_GRANT: &str = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
-/// The JOSE `typ` of a key proof.
-pub const PROOF_TYP: &str = "openid4vci-proof+jwt";
+pub use civitas_core::credential::{ISSUER_SERVICE_TYPE, PRE_AUTHORIZED_GRANT, PROOF_TYP};
+
 /// The credential format.
 pub const FORMAT: &str = "dc+sd-jwt";
 /// How long an access token lives.
@@ -37,22 +33,6 @@ pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 const MAX_NONCES: usize = 100_000;
 /// Most proofs (credentials) in one request.
 pub const BATCH_SIZE: usize = 5;
-
-/// Whether `url` may be a Credential Issuer Identifier: https, or http on a loopback host.
-pub fn acceptable_url(url: &str) -> bool {
-    if let Some(rest) = url.strip_prefix("https://") {
-        return !rest.is_empty();
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    };
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-}
 
 /// Nonces issued and not used yet, with their expiry (unix ms).
 #[derive(Debug, Default)]
@@ -409,18 +389,6 @@ fn parse_time(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_must_be_https_or_loopback_http() {
-        assert!(acceptable_url("https://issuer.gov.example"));
-        assert!(acceptable_url("http://127.0.0.1:8080"));
-        assert!(acceptable_url("http://localhost:1/x"));
-        assert!(acceptable_url("http://[::1]:9000"));
-        assert!(!acceptable_url("http://issuer.gov.example"));
-        assert!(!acceptable_url("http://127.0.0.1.evil.example"));
-        assert!(!acceptable_url("ftp://127.0.0.1"));
-        assert!(!acceptable_url("https://"));
-    }
 
     #[test]
     fn nonces_are_single_use_and_expire() {

@@ -47,7 +47,8 @@ pub enum StatusCode {
 }
 
 impl StatusCode {
-    fn bits(self) -> u8 {
+    /// The 2-bit value in the list.
+    pub(crate) fn bits(self) -> u8 {
         match self {
             Self::Valid => 0,
             Self::Revoked => 1,
@@ -56,18 +57,16 @@ impl StatusCode {
     }
 }
 
-/// The bytes of a fresh list: every entry valid.
-pub(crate) fn empty_list_bytes() -> Vec<u8> {
-    vec![0; (LIST_LEN as usize * usize::from(BITS)) / 8]
-}
-
-/// Sets entry `idx` in a list's bytes.
-pub(crate) fn set_in_bytes(bytes: &mut [u8], idx: u32, status: StatusCode) {
-    let bit = idx as usize * usize::from(BITS);
-    let (byte, shift) = (bit / 8, bit % 8);
-    if let Some(b) = bytes.get_mut(byte) {
-        *b = (*b & !(0b11 << shift)) | (status.bits() << shift);
+/// A list as stored (its bytes), or a fresh one with every entry valid.
+pub(crate) fn load_list(bytes: Option<Vec<u8>>) -> Result<StatusList, StorageError> {
+    match bytes {
+        Some(bytes) => StatusList::from_bytes(BITS, bytes),
+        None => StatusList::new(BITS, LIST_LEN as usize),
     }
+    .map_err(|e| StorageError::Damaged {
+        what: "status list",
+        detail: e.to_string(),
+    })
 }
 
 /// The URI of a list (the token's `sub` and the credentials' `status.status_list.uri`).
@@ -81,7 +80,7 @@ pub(crate) fn stream_name(did: &str, list: ListId) -> String {
 }
 
 /// Signs a list version: from the list's bytes and `iat` to the compact JWS.
-type SignVersion = Box<dyn FnOnce(&[u8], i64) -> Option<String> + Send>;
+type SignVersion = Box<dyn FnOnce(&StatusList, i64) -> Option<String> + Send>;
 
 /// Writes the next version of a list.
 struct Publish {
@@ -97,10 +96,7 @@ impl Command for Publish {
         self: Box<Self>,
         view: &View<'_>,
     ) -> Result<(Option<Event>, Self::Output), Self::Output> {
-        let bytes = view
-            .get(&list_key(self.list))
-            .map_err(Err)?
-            .unwrap_or_else(empty_list_bytes);
+        let list = load_list(view.get(&list_key(self.list)).map_err(Err)?).map_err(Err)?;
         let head = view
             .get_u64(&head_key(self.list))
             .map_err(Err)?
@@ -109,10 +105,10 @@ impl Command for Publish {
             list: self.list,
             version: head + 1,
             iat: self.iat,
-            jws: (self.jws_for)(&bytes, self.iat).ok_or_else(|| {
+            jws: (self.jws_for)(&list, self.iat).ok_or_else(|| {
                 Err(StorageError::Damaged {
                     what: "status list",
-                    detail: format!("list {} does not have the size of a list", self.list.0),
+                    detail: format!("list {} could not be signed", self.list.0),
                 })
             })?,
         };
@@ -186,8 +182,8 @@ pub(crate) async fn publish(app: &AppState, list: ListId) -> Result<ListVersion,
     let command = Publish {
         list,
         iat,
-        jws_for: Box::new(move |bytes, iat| {
-            let lst = StatusList::from_bytes(BITS, bytes.to_vec()).ok()?.encode();
+        jws_for: Box::new(move |list, iat| {
+            let lst = list.encode();
             let payload = StatusListTokenPayload {
                 iss: None,
                 sub,
@@ -321,25 +317,4 @@ pub(crate) fn version_at(
         }
     }
     Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_in_bytes_matches_the_core_encoding() {
-        let mut bytes = empty_list_bytes();
-        set_in_bytes(&mut bytes, 0, StatusCode::Revoked);
-        set_in_bytes(&mut bytes, 5, StatusCode::Suspended);
-        set_in_bytes(&mut bytes, LIST_LEN - 1, StatusCode::Revoked);
-        set_in_bytes(&mut bytes, 5, StatusCode::Valid);
-        set_in_bytes(&mut bytes, 6, StatusCode::Suspended);
-        let list = StatusList::from_bytes(BITS, bytes).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(list.get(0).ok(), Some(1));
-        assert_eq!(list.get(5).ok(), Some(0));
-        assert_eq!(list.get(6).ok(), Some(2));
-        assert_eq!(list.get(LIST_LEN as usize - 1).ok(), Some(1));
-        assert_eq!(list.get(1).ok(), Some(0));
-    }
 }

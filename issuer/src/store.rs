@@ -392,11 +392,13 @@ impl Event {
                         detail: format!("no credential {credential}"),
                     })?;
                 c.status = *status;
-                let mut bytes = view
-                    .get(&list_key(c.list))?
-                    .unwrap_or_else(crate::status::empty_list_bytes);
-                crate::status::set_in_bytes(&mut bytes, c.idx, *status);
-                view.put(list_key(c.list), bytes);
+                let mut list = crate::status::load_list(view.get(&list_key(c.list))?)?;
+                list.set(c.idx as usize, status.bits())
+                    .map_err(|e| StorageError::Damaged {
+                        what: "status change",
+                        detail: e.to_string(),
+                    })?;
+                view.put(list_key(c.list), list.as_bytes().to_vec());
                 view.put_json(credential_key(credential), &c);
             }
             Self::ListPublished { version } => {

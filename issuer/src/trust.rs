@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use civitas_client::Version;
+use civitas_client::credential::rfc3339;
 use civitas_core::constraint::Outcome;
 use civitas_core::document::Relationship;
 use civitas_core::ledger::{Classification, TrustEntry};
@@ -30,12 +31,6 @@ pub(crate) struct TrustCache {
 
 /// One (vct, second)'s answer, asked once by whoever comes first.
 type Answer = Arc<OnceCell<Option<TrustEntry>>>;
-
-fn rfc3339(unix_s: i64) -> String {
-    chrono::DateTime::from_timestamp(unix_s, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 fn registry_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(

@@ -32,7 +32,7 @@ try:
     print(m.version('sd-jwt'))
 except m.PackageNotFoundError:
     print('not installed')";
-const PRE_AUTHORIZED_GRANT: &str = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
+use civitas_core::credential::PRE_AUTHORIZED_GRANT;
 const VERIFIER: &str = "https://verifier.example";
 const NONCE: &str = "n-42";
 

@@ -7,7 +7,8 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use civitas_client::credential::{Expectations, VerifiedCredential};
+use civitas_client::credential::{Expectations, VerifiedCredential, acceptable_issuer_url};
+use civitas_core::credential::{ISSUER_SERVICE_TYPE, PRE_AUTHORIZED_GRANT, PROOF_TYP};
 use civitas_core::did::{Did, DidUrl};
 use civitas_core::document::Relationship;
 use civitas_core::httpsig;
@@ -22,11 +23,6 @@ use super::did::{current, held_key};
 use crate::ExitStatus;
 use crate::cli::CredentialCommand;
 use crate::store::{HeldCredential, Wallet};
-
-/// The pre-authorized code grant.
-const PRE_AUTHORIZED_GRANT: &str = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
-/// The JOSE `typ` of a key proof.
-const PROOF_TYP: &str = "openid4vci-proof+jwt";
 
 pub(crate) async fn run(
     ctx: &mut Ctx<'_>,
@@ -289,7 +285,7 @@ async fn parse_offer(uri: &str) -> anyhow::Result<CredentialOffer> {
         match name {
             "credential_offer" => offer_json = Some(value),
             "credential_offer_uri" => {
-                if !acceptable_url(&value) {
+                if !acceptable_issuer_url(&value) {
                     bail!("the offer is at {value:?}: expected https (or http on loopback)");
                 }
                 let response = http()?
@@ -311,7 +307,7 @@ async fn parse_offer(uri: &str) -> anyhow::Result<CredentialOffer> {
         .context("the offer has no credential_issuer")?
         .trim_end_matches('/')
         .to_owned();
-    if !acceptable_url(&issuer) {
+    if !acceptable_issuer_url(&issuer) {
         bail!("the issuer {issuer:?} is not https (http is allowed only on loopback)");
     }
     let config_id = match offer
@@ -339,17 +335,6 @@ async fn parse_offer(uri: &str) -> anyhow::Result<CredentialOffer> {
         code,
         tx_code: grant.get("tx_code").is_some(),
     })
-}
-
-/// https, or http on a loopback host.
-fn acceptable_url(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return civitas_client::credential::origin(url).is_some();
-    }
-    civitas_client::credential::origin(url)
-        .and_then(|o| o.strip_prefix("http://"))
-        .map(|host| host.rsplit_once(':').map_or(host, |(h, _)| h))
-        .is_some_and(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))
 }
 
 fn now_s() -> i64 {
@@ -415,7 +400,7 @@ async fn receive(
         .context("the authorization server metadata has no token_endpoint")?
         .to_owned();
     for url in [&credential_endpoint, &nonce_endpoint, &token_endpoint] {
-        if !acceptable_url(url) {
+        if !acceptable_issuer_url(url) {
             bail!("the issuer endpoint {url:?} is not https (or http on loopback)");
         }
     }
@@ -475,8 +460,6 @@ async fn receive(
         .to_owned();
 
     // Check what arrived before keeping it: issued to us, by a DID that lists this issuer.
-    let parsed =
-        SdJwt::parse(&sd_jwt).context("the issuer sent something that is not an SD-JWT")?;
     let unverified = civitas_core::credential::Unverified::parse(&sd_jwt).map_err(|e| {
         anyhow::anyhow!("the credential is malformed ({}): {e}", e.problem().slug())
     })?;
@@ -490,7 +473,7 @@ async fn receive(
         .with_context(|| format!("resolving the issuer {}", r.iss))?;
     if !issuer_doc
         .document
-        .service_endpoints(civitas_client::credential::ISSUER_SERVICE_TYPE)
+        .service_endpoints(ISSUER_SERVICE_TYPE)
         .any(|e| e.trim_end_matches('/') == offer.issuer)
     {
         bail!(
@@ -502,7 +485,7 @@ async fn receive(
     let vct = r.vct.clone();
     let issuer = r.iss.to_string();
     ctx.remember(&mut wallet, &client)?;
-    let id = civitas_core::credential::credential_id(parsed.issuer_jwt().as_str());
+    let id = unverified.id();
     if wallet.secrets.credentials.iter().any(|c| c.id == id) {
         bail!("this wallet already holds credential {id}");
     }
