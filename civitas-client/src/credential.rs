@@ -6,16 +6,18 @@
 
 use std::time::Duration;
 
+use civitas_core::constraint::Constraint;
 use civitas_core::credential::{self, CredentialError, ISSUER_SERVICE_TYPE, Unverified};
-use civitas_core::did::DidUrl;
-use civitas_core::document::Relationship;
+use civitas_core::did::{Did, DidUrl};
+use civitas_core::document::{DidDocument, Relationship};
 use civitas_core::jws::Jws;
 use civitas_core::keys::PublicKey;
 use civitas_core::ledger::Classification;
 use civitas_core::schema::SchemaSet;
+use civitas_core::status_list::OpenedToken;
 use serde_json::{Map, Value};
 
-use crate::{RegistryClient, Version};
+use crate::{ClientError, RegistryClient, Version};
 
 /// Largest status list token fetched.
 pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
@@ -112,13 +114,72 @@ pub async fn verify(
         .as_ref()
         .map(|(aud, nonce)| (aud.as_str(), nonce.as_str()));
     unverified.check_kb_jwt(kb, now, expect.kb_max_age_s)?;
+    let standing = check_issuer(registry_client, &unverified).await?;
+    let claims = unverified.processed().claims().clone();
+    credential::check_constraints(&standing.constraints, &claims)?;
     let r = unverified.registered().clone();
+    let token = fetch_status(
+        http,
+        &standing.document,
+        &r.iss,
+        &r.status.uri,
+        expect.max_status_age_s,
+    )
+    .await?;
+    credential::status_in(&token, &r.status, now, expect.max_status_age_s)?;
 
-    // The issuer key as of iat, and not marked compromised since.
+    let disclosed = unverified.processed().disclosed().to_vec();
+    let classifications = disclosed
+        .iter()
+        .map(|p| {
+            let level = p
+                .parse()
+                .ok()
+                .and_then(|path| schema.classification_of(&path));
+            (p.clone(), level)
+        })
+        .collect();
+    Ok(VerifiedCredential {
+        id: unverified.id(),
+        registered: r,
+        claims,
+        disclosed,
+        classifications,
+    })
+}
+
+/// What the ledger says about a credential's issuer, once its signature verified.
+#[derive(Debug, Clone)]
+pub struct IssuerStanding {
+    /// The accreditation's claim constraints (as of `iat`).
+    pub constraints: Vec<Constraint>,
+    /// The issuer's current DID document (status origins and keys).
+    pub document: DidDocument,
+}
+
+/// Checks the issuer side of a credential: the `kid` key in `iss`'s `assertionMethod` as of
+/// `iat` (resolved with proofs) and not marked compromised since, the issuer signature, and
+/// the accreditation for `vct` as of `iat` (telling a retroactive withdrawal from never
+/// accredited).
+pub async fn check_issuer(
+    registry_client: &RegistryClient,
+    unverified: &Unverified,
+) -> Result<IssuerStanding, CredentialError> {
+    let r = unverified.registered();
     let at_iat = registry_client
         .resolve(&r.iss, &Version::Time(rfc3339(r.iat)))
         .await
-        .map_err(registry)?;
+        .map_err(|e| match e {
+            // The issuer's DID did not exist (or not yet) when the credential says it was
+            // issued: no key of it can have signed then.
+            ClientError::Resolution(p) => CredentialError::IssuerKey(format!(
+                "{} did not resolve at {}: {}",
+                r.iss,
+                rfc3339(r.iat),
+                p.detail
+            )),
+            other => registry(other),
+        })?;
     let key = at_iat
         .document
         .key_for(&r.kid, Relationship::AssertionMethod)
@@ -145,7 +206,6 @@ pub async fn verify(
     }
     unverified.verify_signature(&key)?;
 
-    // The accreditation as of iat.
     let accreditations = registry_client
         .accreditations(&r.vct, Some(&rfc3339(r.iat)))
         .await
@@ -176,52 +236,42 @@ pub async fn verify(
             }
         });
     };
-    let claims = unverified.processed().claims().clone();
-    credential::check_constraints(&accreditation.constraints, &claims)?;
+    Ok(IssuerStanding {
+        constraints: accreditation.constraints.clone(),
+        document: current.document,
+    })
+}
 
-    // Status, from an origin the issuer's current document lists.
-    let uri = &r.status.uri;
+/// Fetches the status list token at `uri` — only from an origin the issuer's current
+/// `document` lists as an OID4VCI service, at most [`MAX_STATUS_BYTES`] within
+/// [`STATUS_TIMEOUT`] — checks it is signed by a current assertion key of `iss`, and opens it.
+pub async fn fetch_status(
+    http: &reqwest::Client,
+    document: &DidDocument,
+    iss: &Did,
+    uri: &str,
+    max_age_s: u64,
+) -> Result<OpenedToken, CredentialError> {
     let allowed = origin(uri).is_some_and(|o| {
-        current
-            .document
+        document
             .service_endpoints(ISSUER_SERVICE_TYPE)
             .any(|e| origin(e) == Some(o))
     });
     if !allowed {
         return Err(CredentialError::StatusToken(format!(
-            "the status list {uri} is not at an origin {}'s DID document lists",
-            r.iss
+            "the status list {uri} is not at an origin {iss}'s DID document lists"
         )));
     }
-    let token = fetch_status(http, uri, expect.max_status_age_s).await?;
-    let token_key = status_key(&token, &current.document, &r.iss)?;
-    credential::check_status(&token, &r.status, &token_key, now, expect.max_status_age_s)?;
-
-    let disclosed = unverified.processed().disclosed().to_vec();
-    let classifications = disclosed
-        .iter()
-        .map(|p| {
-            let level = p
-                .parse()
-                .ok()
-                .and_then(|path| schema.classification_of(&path));
-            (p.clone(), level)
-        })
-        .collect();
-    Ok(VerifiedCredential {
-        id: unverified.id(),
-        registered: r,
-        claims,
-        disclosed,
-        classifications,
-    })
+    let token = fetch_token(http, uri, max_age_s).await?;
+    let key = status_key(&token, document, iss)?;
+    credential::open_status_token(&token, &key)
 }
 
 /// The key a status list token names: a current `assertionMethod` key of the issuer.
 fn status_key(
     token: &str,
-    document: &civitas_core::document::DidDocument,
-    iss: &civitas_core::did::Did,
+    document: &DidDocument,
+    iss: &Did,
 ) -> Result<PublicKey, CredentialError> {
     let jws = Jws::parse(token).map_err(|e| CredentialError::StatusToken(e.to_string()))?;
     let kid: DidUrl = jws
@@ -240,7 +290,7 @@ fn status_key(
         })
 }
 
-async fn fetch_status(
+async fn fetch_token(
     http: &reqwest::Client,
     uri: &str,
     max_age_s: u64,

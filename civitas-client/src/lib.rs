@@ -360,6 +360,63 @@ impl RegistryClient {
         Ok(checkpoint)
     }
 
+    /// A receipt for the entry `bytes` at log `index`, as `submit` would have returned it:
+    /// for an entry whose receipt was lost (a crash after submitting), proven against the
+    /// registry's current checkpoint.
+    pub async fn receipt_for(
+        &self,
+        index: u64,
+        bytes: &[u8],
+    ) -> Result<SubmitReceipt, ClientError> {
+        let url = self.url("/checkpoint");
+        let transport = |detail: String| ClientError::Transport {
+            url: url.clone(),
+            detail,
+        };
+        let text = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| transport(e.to_string()))?
+            .text()
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let checkpoint = proof::open_checkpoint(&text, &self.pins)?;
+        self.accept(checkpoint.clone(), &text).await?;
+        let body: civitas_core::api::InclusionProofBody = self
+            .get_json(&format!(
+                "/log/proof/inclusion?index={index}&size={}",
+                checkpoint.size()
+            ))
+            .await?;
+        let leaf = tlog::leaf_hash(bytes);
+        let path = body
+            .proof
+            .iter()
+            .map(|h| encoding::b64_hash(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| transport(format!("inclusion proof: {e}")))?;
+        tlog::verify_inclusion(&leaf, index, checkpoint.size(), &path, checkpoint.root()).map_err(
+            |e| {
+                ClientError::Verify(VerifyError::Inclusion {
+                    what: "entry",
+                    detail: e.to_string(),
+                })
+            },
+        )?;
+        Ok(SubmitReceipt {
+            id: civitas_core::ledger::ObjectId::of(bytes),
+            did: None,
+            index,
+            leaf_hash: encoding::b64(&leaf),
+            checkpoint: text,
+            inclusion: body.proof,
+            nullified: Vec::new(),
+        })
+    }
+
     /// Resolves a DID with every proof checked. did:key and did:jwk are resolved locally.
     pub async fn resolve(&self, did: &Did, version: &Version) -> Result<VerifiedDid, ClientError> {
         if did.method() != civitas_core::did::Method::Civ {

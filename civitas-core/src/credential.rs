@@ -24,7 +24,9 @@ use crate::keys::PublicKey;
 use crate::problem::{self, ProblemType};
 use crate::schema::{CredentialSchema, IntegrityError, SchemaSet};
 use crate::sdjwt::{self, NEVER_DISCLOSABLE, Processed, SdJwt, SdJwtError};
-use crate::status_list::{self, Status, StatusClaim, StatusListError, StatusListTokenPayload};
+use crate::status_list::{
+    self, OpenedToken, Status, StatusClaim, StatusListError, StatusListTokenPayload,
+};
 
 /// The JOSE `typ` of a credential.
 pub const CREDENTIAL_TYP: &str = "dc+sd-jwt";
@@ -417,21 +419,28 @@ pub fn check_status(
     now: i64,
     max_age_s: u64,
 ) -> Result<(), CredentialError> {
+    status_in(&open_status_token(token, key)?, reference, now, max_age_s)
+}
+
+/// Verifies a status list token's signature with the issuer's `key` and opens it.
+pub fn open_status_token(token: &str, key: &PublicKey) -> Result<OpenedToken, CredentialError> {
     let jws = Jws::parse(token).map_err(|e| CredentialError::StatusToken(e.to_string()))?;
     jws.verify(key)
         .map_err(|e| CredentialError::StatusToken(format!("not signed by the issuer key: {e}")))?;
     let payload: StatusListTokenPayload =
         serde_json::from_value(Value::Object(jws.payload().clone()))
             .map_err(|e| CredentialError::StatusToken(format!("payload: {e}")))?;
-    let status = status_list::check_token(
-        jws.typ(),
-        &payload,
-        &reference.uri,
-        reference.idx,
-        now,
-        max_age_s,
-    )?;
-    match status {
+    Ok(OpenedToken::open(jws.typ(), &payload)?)
+}
+
+/// The credential's status in an opened token: valid, or the refusal.
+pub fn status_in(
+    token: &OpenedToken,
+    reference: &status_list::StatusListReference,
+    now: i64,
+    max_age_s: u64,
+) -> Result<(), CredentialError> {
+    match token.status(&reference.uri, reference.idx, now, max_age_s)? {
         Status::Valid => Ok(()),
         Status::Invalid => Err(CredentialError::Revoked),
         Status::Suspended => Err(CredentialError::Suspended),

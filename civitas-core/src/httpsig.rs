@@ -95,9 +95,9 @@ use crate::problem::{self, ProblemType};
 mod profile;
 
 pub use profile::{
-    ALG, CheckedSignature, LABEL, MIN_NONCE_BYTES, PRESENTATION_HEADER, PURPOSE_HEADER,
-    RequestToSign, Requirements, SignedHeaders, TAG, Window, accept_signature, check_profile,
-    generate_nonce, sign_request, target_uri,
+    ALG, CALLER_HEADER_PREFIX, CheckedSignature, GATEWAY_TAG, LABEL, MIN_NONCE_BYTES,
+    PRESENTATION_HEADER, PURPOSE_HEADER, RequestToSign, Requirements, SignedHeaders, TAG, Window,
+    accept_signature, check_profile, generate_nonce, sign_forwarded, sign_request, target_uri,
 };
 
 /// The `Signature-Input` field name.

@@ -12,12 +12,22 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+/// Ed25519 verifications attempted by this process (see [`verification_count`]).
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many Ed25519 verifications this process has attempted through
+/// [`PublicKey::verify`]: services export it and tests assert the cost of a warm path.
+pub fn verification_count() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
+}
 
 /// The multicodec prefix of an Ed25519 public key (`ed25519-pub`, varint 0xed).
 const ED25519_PUB_MULTICODEC: [u8; 2] = [0xed, 0x01];
@@ -94,6 +104,7 @@ impl PublicKey {
     /// Verifies `sig` over `msg` with `verify_strict` semantics. This is the only
     /// Ed25519 verification in Civitas.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
+        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
         let sig: &[u8; 64] = sig
             .try_into()
             .map_err(|_| SignatureError::Length(sig.len()))?;

@@ -25,6 +25,7 @@
 
 pub mod anchor;
 pub mod api;
+pub mod audit;
 pub mod civ;
 pub mod constraint;
 pub mod credential;

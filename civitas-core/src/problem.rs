@@ -274,6 +274,68 @@ pub const NOT_AUTHORIZED: ProblemType = ProblemType::new("not-authorized", "not 
 pub const REGISTRY_UNAVAILABLE: ProblemType =
     ProblemType::new("registry-unavailable", "registry unavailable", 503);
 
+// --- the verifier: requests bound to an accountable identity ---
+
+/// No route of the policy matches the method and path.
+pub const ROUTE_NOT_ALLOWED: ProblemType =
+    ProblemType::new("route-not-allowed", "route not allowed", 403);
+/// The path is not in canonical form (encoded `/` or `\`, dot or empty segments, `;`).
+pub const NON_CANONICAL_PATH: ProblemType =
+    ProblemType::new("non-canonical-path", "non-canonical path", 400);
+/// The request carries a header only the gateway may set (`Civitas-Caller-*`).
+pub const FORBIDDEN_HEADER: ProblemType =
+    ProblemType::new("forbidden-header", "forbidden header", 400);
+/// The route requires a credential presentation and there is none.
+pub const PRESENTATION_REQUIRED: ProblemType = ProblemType::new(
+    "presentation-required",
+    "credential presentation required",
+    401,
+);
+/// The route requires a purpose code and there is none.
+pub const PURPOSE_REQUIRED: ProblemType =
+    ProblemType::new("purpose-required", "purpose required", 403);
+/// The purpose code is not one the route allows.
+pub const PURPOSE_NOT_ALLOWED: ProblemType =
+    ProblemType::new("purpose-not-allowed", "purpose not allowed", 403);
+/// The credential type is not one the route accepts.
+pub const VCT_NOT_ACCEPTED: ProblemType =
+    ProblemType::new("vct-not-accepted", "credential type not accepted", 403);
+/// The caller's DID method is not one the route allows.
+pub const CALLER_METHOD_NOT_ALLOWED: ProblemType = ProblemType::new(
+    "caller-method-not-allowed",
+    "caller did method not allowed",
+    403,
+);
+/// The caller's DID does not resolve.
+pub const UNKNOWN_CALLER: ProblemType = ProblemType::new("unknown-caller", "unknown caller", 401);
+/// The caller's DID is deactivated.
+pub const CALLER_DEACTIVATED: ProblemType =
+    ProblemType::new("caller-deactivated", "caller did deactivated", 401);
+/// The signing key is not a current `authentication` key of the caller's DID.
+pub const CALLER_KEY_NOT_CURRENT: ProblemType =
+    ProblemType::new("caller-key-not-current", "signing key not current", 401);
+/// The key-binding JWT is addressed to another audience.
+pub const WRONG_AUDIENCE: ProblemType =
+    ProblemType::new("wrong-audience", "presentation for another audience", 401);
+/// A claim the route requires is not disclosed.
+pub const CLAIM_NOT_DISCLOSED: ProblemType =
+    ProblemType::new("claim-not-disclosed", "required claim not disclosed", 403);
+/// The presentation discloses a claim above the route's highest classification.
+pub const OVER_DISCLOSURE: ProblemType = ProblemType::new(
+    "over-disclosure",
+    "more disclosed than the route allows",
+    403,
+);
+/// A disclosed claim breaks a constraint of the route.
+pub const POLICY_CONSTRAINT: ProblemType =
+    ProblemType::new("policy-constraint", "route constraint not met", 403);
+/// The audit record could not be written, so the request is not served.
+pub const AUDIT_UNAVAILABLE: ProblemType =
+    ProblemType::new("audit-unavailable", "audit store unavailable", 503);
+/// The upstream data service could not be reached.
+pub const UPSTREAM_UNAVAILABLE: ProblemType =
+    ProblemType::new("upstream-unavailable", "upstream unavailable", 502);
+
 /// An RFC 9457 problem details body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

@@ -1106,6 +1106,33 @@ pub fn check_kb_jwt(
     max_future_skew_secs: i64,
 ) -> Result<(), SdJwtError> {
     let kb = sd_jwt.kb_jwt().ok_or(SdJwtError::KbJwtMissing)?;
+    check_kb_claims(
+        kb,
+        &sd_jwt.sd_hash(),
+        expected_aud,
+        expected_nonce,
+        now,
+        max_age_secs,
+        max_future_skew_secs,
+    )
+}
+
+/// [`check_kb_jwt`] for a key-binding JWT parsed apart from its SD-JWT, whose `sd_hash` the
+/// caller knows (verifiers cache the parsed SD-JWT and its hash, and parse only the
+/// per-request KB-JWT).
+///
+/// # Errors
+///
+/// As [`check_kb_jwt`], but never [`SdJwtError::KbJwtMissing`].
+pub fn check_kb_claims(
+    kb: &Jws,
+    expected_sd_hash: &str,
+    expected_aud: &str,
+    expected_nonce: &str,
+    now: i64,
+    max_age_secs: i64,
+    max_future_skew_secs: i64,
+) -> Result<(), SdJwtError> {
     if kb.check_alg().is_err() {
         return Err(SdJwtError::KbJwtAlg {
             found: excerpt(kb.alg()),
@@ -1126,10 +1153,9 @@ pub fn check_kb_jwt(
         }),
     };
     let sd_hash = string("sd_hash")?;
-    let expected_hash = sd_jwt.sd_hash();
-    if sd_hash != expected_hash {
+    if sd_hash != expected_sd_hash {
         return Err(SdJwtError::KbJwtSdHash {
-            expected: expected_hash,
+            expected: expected_sd_hash.to_owned(),
             found: excerpt(sd_hash),
         });
     }

@@ -519,50 +519,88 @@ pub fn check_token(
     now: i64,
     max_age: u64,
 ) -> Result<Status, StatusListError> {
-    if !header_typ.is_some_and(is_status_list_typ) {
-        return Err(StatusListError::Typ(header_typ.map(str::to_owned)));
-    }
-    if payload.sub != expected_uri {
-        return Err(StatusListError::Subject {
-            expected: expected_uri.to_owned(),
-            found: payload.sub.clone(),
-        });
-    }
-    if payload.ttl == Some(0) {
-        return Err(StatusListError::Ttl);
-    }
-    let (iat, now_wide) = (i128::from(payload.iat), i128::from(now));
-    if iat > now_wide + i128::from(MAX_CLOCK_SKEW) {
-        return Err(StatusListError::IssuedInFuture {
+    OpenedToken::open(header_typ, payload)?.status(expected_uri, idx, now, max_age)
+}
+
+/// A status list token whose shape is checked and whose list is decoded, to be asked about
+/// many indices (verifiers cache one per list URI, so that the warm path neither verifies a
+/// signature nor inflates the list again).
+#[derive(Debug, Clone)]
+pub struct OpenedToken {
+    sub: String,
+    iat: i64,
+    exp: Option<i64>,
+    list: StatusList,
+}
+
+impl OpenedToken {
+    /// Checks `typ` and `ttl` and decodes the list (signature checked by the caller).
+    pub fn open(
+        header_typ: Option<&str>,
+        payload: &StatusListTokenPayload,
+    ) -> Result<Self, StatusListError> {
+        if !header_typ.is_some_and(is_status_list_typ) {
+            return Err(StatusListError::Typ(header_typ.map(str::to_owned)));
+        }
+        if payload.ttl == Some(0) {
+            return Err(StatusListError::Ttl);
+        }
+        let claim = &payload.status_list;
+        let list = StatusList::decode(claim.bits, &claim.lst, MAX_LIST_LEN)?;
+        Ok(Self {
+            sub: payload.sub.clone(),
             iat: payload.iat,
-            now,
-        });
+            exp: payload.exp,
+            list,
+        })
     }
-    if let Some(exp) = payload.exp
-        && exp <= now
-    {
-        return Err(StatusListError::Expired { exp, now });
+
+    /// When the token was issued, unix seconds.
+    pub fn iat(&self) -> i64 {
+        self.iat
     }
-    if iat + i128::from(max_age) < now_wide {
-        return Err(StatusListError::TooOld {
-            iat: payload.iat,
-            max_age,
-            now,
-        });
+
+    /// The status at `idx` of the list at `expected_uri`, at `now`, for a token at most
+    /// `max_age` seconds old.
+    pub fn status(
+        &self,
+        expected_uri: &str,
+        idx: u64,
+        now: i64,
+        max_age: u64,
+    ) -> Result<Status, StatusListError> {
+        if self.sub != expected_uri {
+            return Err(StatusListError::Subject {
+                expected: expected_uri.to_owned(),
+                found: self.sub.clone(),
+            });
+        }
+        let (iat, now_wide) = (i128::from(self.iat), i128::from(now));
+        if iat > now_wide + i128::from(MAX_CLOCK_SKEW) {
+            return Err(StatusListError::IssuedInFuture { iat: self.iat, now });
+        }
+        if let Some(exp) = self.exp
+            && exp <= now
+        {
+            return Err(StatusListError::Expired { exp, now });
+        }
+        if iat + i128::from(max_age) < now_wide {
+            return Err(StatusListError::TooOld {
+                iat: self.iat,
+                max_age,
+                now,
+            });
+        }
+        let list = &self.list;
+        let value = usize::try_from(idx)
+            .ok()
+            .and_then(|index| list.get(index).ok())
+            .ok_or(StatusListError::IndexOutOfRange {
+                idx,
+                len: list.len(),
+            })?;
+        Status::try_from(value)
     }
-    let claim = &payload.status_list;
-    let list = StatusList::decode(claim.bits, &claim.lst, MAX_LIST_LEN)?;
-    let index = usize::try_from(idx).map_err(|_| StatusListError::IndexOutOfRange {
-        idx,
-        len: list.len(),
-    })?;
-    let value = list
-        .get(index)
-        .map_err(|_| StatusListError::IndexOutOfRange {
-            idx,
-            len: list.len(),
-        })?;
-    Status::try_from(value)
 }
 
 #[cfg(test)]

@@ -45,6 +45,19 @@ pub struct GroupCommitLog {
     writer: Option<JoinHandle<()>>,
 }
 
+/// A batch queued by [`GroupCommitLog::enqueue`].
+#[derive(Debug)]
+pub struct Queued {
+    answer: oneshot::Receiver<Result<u64, StoreError>>,
+}
+
+impl Queued {
+    /// Waits until the batch is durable and returns the index of its first record.
+    pub async fn durable(self) -> Result<u64, StoreError> {
+        self.answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
 /// One caller's batch and where to send its first index.
 struct Request {
     records: Vec<Vec<u8>>,
@@ -84,17 +97,26 @@ impl GroupCommitLog {
     /// A record over [`MAX_RECORD_LEN`](crate::MAX_RECORD_LEN) fails the call before anything
     /// is queued. The call waits (asynchronously) while the queue is full.
     pub async fn append_batch(&self, records: Vec<Vec<u8>>) -> Result<u64, StoreError> {
-        log::check_batch(&records)?;
         if records.is_empty() {
+            log::check_batch(&records)?;
             return Ok(self.len());
         }
+        self.enqueue(records).await?.durable().await
+    }
+
+    /// Queues `records` as one atomic batch and returns once it is queued, without waiting
+    /// for it to be durable: batches are written in the order they are queued, so a caller
+    /// that must keep records in an order of its own (a hash chain) queues under its own
+    /// lock and waits for [`Queued::durable`] after releasing it.
+    pub async fn enqueue(&self, records: Vec<Vec<u8>>) -> Result<Queued, StoreError> {
+        log::check_batch(&records)?;
         let requests = self.requests.as_ref().ok_or(StoreError::WriterStopped)?;
         let (reply, answer) = oneshot::channel();
         requests
             .send(Request { records, reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        Ok(Queued { answer })
     }
 
     /// Number of durable records.

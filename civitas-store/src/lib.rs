@@ -90,6 +90,6 @@ mod state;
 // The public interface is:
 pub use crate::error::StoreError;
 pub use crate::frame::MAX_RECORD_LEN;
-pub use crate::group::GroupCommitLog;
+pub use crate::group::{GroupCommitLog, Queued};
 pub use crate::log::{Log, LogReader, Records};
 pub use crate::state::{DerivedState, MARKER_KEY};

@@ -277,3 +277,163 @@ impl Wallet {
 pub(crate) fn key() -> SecretKey {
     SecretKey::generate()
 }
+
+/// A verifier gateway running as its own process.
+pub(crate) struct VerifierProcess {
+    pub(crate) url: String,
+    pub(crate) did: String,
+    child: Option<Child>,
+}
+
+impl VerifierProcess {
+    /// `verifier serve` on `port` (reserved: the origin goes into its DID) with the example
+    /// gateway policy, in front of `upstream`, with `args` (e.g. cache ages).
+    pub(crate) fn start(
+        data_dir: &Path,
+        port: u16,
+        registry: &str,
+        upstream: &str,
+        args: &[&str],
+    ) -> Self {
+        let url = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-verifier"));
+        command
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--public-origin", &url])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--registry", registry, "--upstream", upstream])
+            .arg("--policy")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../verifier/examples/gateway-policy.toml"),
+            )
+            .arg("--schemas")
+            .arg(schemas_dir())
+            .args(args);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("verifier starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let second = lines.next().and_then(Result::ok);
+            let _ = tx.send((first, second));
+            for _ in lines {}
+        });
+        let (first, second) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the verifier printed its address");
+        assert!(
+            first
+                .as_deref()
+                .is_some_and(|l| l.starts_with("listening on ")),
+            "first line: {first:?}"
+        );
+        let did = second
+            .and_then(|l| l.strip_prefix("service did: ").map(str::to_owned))
+            .expect("the verifier printed its DID");
+        Self {
+            url,
+            did,
+            child: Some(child),
+        }
+    }
+
+    /// A counter from `GET /metrics`.
+    pub(crate) async fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+    }
+}
+
+impl Drop for VerifierProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A request the test upstream received.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path_and_query: String,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+/// A data service behind the gateway: answers every request with a small JSON document
+/// and remembers what it received.
+pub(crate) struct Upstream {
+    pub(crate) url: String,
+    pub(crate) seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub(crate) async fn start() -> Self {
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = std::sync::Arc::default();
+        let record = std::sync::Arc::clone(&seen);
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let record = std::sync::Arc::clone(&record);
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_owned();
+                record.lock().unwrap().push(Seen {
+                    method: parts.method.to_string(),
+                    path_and_query: path.clone(),
+                    headers: parts.headers.clone(),
+                    body: body.to_vec(),
+                });
+                axum::Json(serde_json::json!({ "served": path, "rows": [1, 2, 3] }))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, seen, task }
+    }
+
+    pub(crate) fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a request reached the upstream")
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -54,6 +54,16 @@ impl Oracle {
         }
     }
 
+    /// The RFC 9421 oracle (`httpsig_oracle.py`) run by `python`, with its files in `dir`.
+    fn httpsig(python: PathBuf, dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self {
+            python,
+            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/httpsig_oracle.py"),
+            dir: dir.to_owned(),
+        }
+    }
+
     /// Writes `text` to a file named `name` in the oracle's directory; returns its path.
     fn file(&self, name: &str, text: &str) -> String {
         let path = self.dir.join(name);
@@ -161,15 +171,26 @@ fn schema_set() -> SchemaSet {
 /// Redeems `offer_uri` as a holder with no DID: OpenID4VCI pre-authorized code flow with a
 /// `jwk` proof of `key`. Returns the issued SD-JWT VC.
 async fn receive_with_jwk(offer_uri: &str, tx_code: &str, key: &SecretKey) -> String {
+    let proof_key = json!({ "jwk": key.public_key().to_jwk() });
+    receive(offer_uri, Some(tx_code), "BusinessLicense", proof_key, key).await
+}
+
+/// Redeems `offer_uri` (pre-authorized code flow, `tx_code` if the offer has one) for the
+/// configuration `config`, proving `key` named in the proof header by `proof_key` (a `jwk`
+/// or a `kid`). Returns the issued SD-JWT VC.
+pub(crate) async fn receive(
+    offer_uri: &str,
+    tx_code: Option<&str>,
+    config: &str,
+    proof_key: Value,
+    key: &SecretKey,
+) -> String {
     let encoded = offer_uri
         .strip_prefix("openid-credential-offer://?credential_offer=")
         .expect("an offer by value");
     let offer: Value = serde_json::from_str(&percent_decode(encoded)).unwrap();
     let issuer = offer["credential_issuer"].as_str().unwrap().to_owned();
-    assert_eq!(
-        offer["credential_configuration_ids"],
-        json!(["BusinessLicense"])
-    );
+    assert_eq!(offer["credential_configuration_ids"], json!([config]));
     let code = offer["grants"][PRE_AUTHORIZED_GRANT]["pre-authorized_code"]
         .as_str()
         .unwrap();
@@ -183,11 +204,15 @@ async fn receive_with_jwk(offer_uri: &str, tx_code: &str, key: &SecretKey) -> St
     };
     let token = answer(
         http.post(format!("{issuer}/token"))
-            .form(&[
-                ("grant_type", PRE_AUTHORIZED_GRANT),
-                ("pre-authorized_code", code),
-                ("tx_code", tx_code),
-            ])
+            .form(
+                &[
+                    ("grant_type", PRE_AUTHORIZED_GRANT),
+                    ("pre-authorized_code", code),
+                ]
+                .into_iter()
+                .chain(tx_code.map(|t| ("tx_code", t)))
+                .collect::<Vec<_>>(),
+            )
             .send()
             .await
             .unwrap(),
@@ -196,11 +221,13 @@ async fn receive_with_jwk(offer_uri: &str, tx_code: &str, key: &SecretKey) -> St
     let access_token = token["access_token"].as_str().unwrap();
     let nonce = answer(http.post(format!("{issuer}/nonce")).send().await.unwrap()).await;
 
-    let header = json!({
+    let mut header = json!({
         "alg": "EdDSA",
         "typ": "openid4vci-proof+jwt",
-        "jwk": key.public_key().to_jwk(),
     });
+    for (name, value) in proof_key.as_object().unwrap() {
+        header[name] = value.clone();
+    }
     let payload = json!({ "aud": issuer, "iat": now_s(), "nonce": nonce["c_nonce"] });
     let as_map = |v: Value| -> Map<String, Value> { serde_json::from_value(v).unwrap() };
     let proof = jws::sign_compact(&as_map(header), &as_map(payload), key).unwrap();
@@ -208,7 +235,7 @@ async fn receive_with_jwk(offer_uri: &str, tx_code: &str, key: &SecretKey) -> St
         http.post(format!("{issuer}/credential"))
             .bearer_auth(access_token)
             .json(&json!({
-                "credential_configuration_id": "BusinessLicense",
+                "credential_configuration_id": config,
                 "proofs": { "jwt": [proof] },
             }))
             .send()
@@ -376,5 +403,113 @@ async fn reference_implementation_verifies_our_credentials_and_we_verify_its_pre
         !output.status.success(),
         "the reference implementation accepted a tampered issuer signature: {}",
         String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// A request signed by an independent RFC 9421 implementation (PyPI
+/// `http-message-signatures`), carrying a presentation the reference SD-JWT implementation
+/// made (with a KB-JWT bound to the signature's nonce), passes the verifier gateway; the
+/// same request tampered with does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_accepts_requests_signed_and_presented_by_independent_implementations() {
+    let python = interop_python();
+    let w = World::new().await;
+    let upstream = crate::harness::Upstream::start().await;
+    let gateway = crate::harness::VerifierProcess::start(
+        &w.tmp.path().join("verifier"),
+        crate::harness::reserve_port(),
+        &w.registry.url,
+        &upstream.url,
+        &[],
+    );
+    // The holder: a did:civ whose key the test, and so the Python side, holds.
+    let client = w.registry.client().await;
+    let holder = crate::gateway::Caller::publish(&client, None).await;
+    let mut claims: Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(World::example("OfficialRole")).unwrap())
+            .unwrap();
+    claims.insert("clearance".to_owned(), json!(4));
+    let file = w.claims_file("official.json", &Value::Object(claims));
+    let (uri, _) = w
+        .offer_uri("OfficialRole", &file, Some(holder.did.as_str()))
+        .await;
+    let credential = receive(
+        &uri,
+        None,
+        "OfficialRole",
+        json!({ "kid": holder.kid.to_string() }),
+        &holder.key,
+    )
+    .await;
+
+    let sdjwt = Oracle::new(python.clone(), &w.tmp.path().join("oracle"));
+    let mut holder_jwk = serde_json::to_value(holder.key.public_key().to_jwk()).unwrap();
+    holder_jwk["d"] = json!(b64url(&holder.key.to_bytes()[..]));
+    let holder_jwk = sdjwt.file("holder.jwk", &holder_jwk.to_string());
+    let credential_file = sdjwt.file("credential.txt", &credential);
+    let nonce = civitas_core::httpsig::generate_nonce();
+    let presentation = sdjwt.ok(&[
+        "present",
+        "--credential",
+        &credential_file,
+        "--disclose",
+        "role,clearance,jurisdiction",
+        "--holder-jwk",
+        &holder_jwk,
+        "--aud",
+        &gateway.url,
+        "--nonce",
+        &nonce,
+    ]);
+
+    let httpsig = Oracle::httpsig(python, &w.tmp.path().join("oracle"));
+    let url = format!("{}/datasets/population", gateway.url);
+    let signed = httpsig.ok(&[
+        "sign",
+        "--private-jwk",
+        &holder_jwk,
+        "--key-id",
+        &holder.kid.to_string(),
+        "--method",
+        "GET",
+        "--url",
+        &url,
+        "--header",
+        &format!("civitas-presentation: {presentation}"),
+        "--header",
+        "civitas-purpose: statistics",
+        "--nonce",
+        &nonce,
+        "--tag",
+        civitas_core::httpsig::TAG,
+    ]);
+    let headers: Map<String, Value> = serde_json::from_str(&signed).unwrap();
+    let send = |headers: Map<String, Value>| {
+        let url = url.clone();
+        async move {
+            let mut request = reqwest::Client::new().get(&url);
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str().unwrap());
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // Tampered first (a replay of the genuine one would be refused): another purpose.
+    let mut tampered = headers.clone();
+    tampered.insert("civitas-purpose".to_owned(), json!("oversight"));
+    let (status, body) = send(tampered).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body["type"],
+        "urn:civitas:problem:invalid-request-signature"
+    );
+    let (status, body) = send(headers).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["served"], "/datasets/population");
+    assert_eq!(
+        upstream.last().headers["civitas-caller-did"],
+        holder.did.as_str()
     );
 }

@@ -2,6 +2,7 @@
 //! commands. Tests assert problem `type`s and exit codes, never message text.
 
 mod credentials;
+mod gateway;
 mod harness;
 mod interop;
 mod registry;

@@ -54,6 +54,64 @@ pub enum Command {
     /// Credentials: receive, list, show, present, verify; offer and revoke as an operator.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Make a signed request to a protected service, presenting a credential (curl-like).
+    Request(RequestArgs),
+    /// List the audit records a verifier keeps about you, and check each proof up to a
+    /// ledger checkpoint.
+    Audit(AuditArgs),
+}
+
+/// `wallet request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The HTTP method, e.g. GET.
+    pub method: String,
+    /// The absolute URL.
+    pub url: String,
+    /// The credential to present (its id, see 'wallet credential list').
+    #[arg(long)]
+    pub credential: Option<String>,
+    /// Claims to disclose, comma-separated (dotted paths for nested claims).
+    #[arg(long, value_delimiter = ',')]
+    pub disclose: Vec<String>,
+    /// The purpose code the route asks for.
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// A free-text note on the purpose.
+    #[arg(long)]
+    pub purpose_note: Option<String>,
+    /// The body: a file, or '-' for stdin.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// An extra header, 'Name: value' (repeatable).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Add a key-binding JWT to the presentation (audience = the URL's origin).
+    #[arg(long)]
+    pub kb_jwt: bool,
+    /// Print the exact signed HTTP/1.1 request instead of sending it.
+    #[arg(long)]
+    pub print_request: bool,
+    /// The DID to sign as, for requests without a credential (default: the only one).
+    #[arg(long = "as")]
+    pub signer: Option<String>,
+}
+
+/// `wallet audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The verifier's base URL.
+    #[arg(long)]
+    pub verifier: String,
+    /// List the records about this data subject (yours by default).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// List the records of this caller.
+    #[arg(long)]
+    pub caller: Option<String>,
+    /// The DID to sign as (default: the only one).
+    #[arg(long = "as")]
+    pub signer: Option<String>,
 }
 
 /// Key-derivation cost of the keystore.

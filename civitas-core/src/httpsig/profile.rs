@@ -100,6 +100,36 @@ pub fn sign_request(
     request: &RequestToSign<'_>,
     key: &SecretKey,
 ) -> Result<SignedHeaders, HttpSigError> {
+    sign_with(request, &[PRESENTATION_HEADER, PURPOSE_HEADER], TAG, key)
+}
+
+/// The `tag` of the signature a Civitas gateway adds to a request it forwards.
+pub const GATEWAY_TAG: &str = "civitas-gateway/1";
+/// The prefix of the headers in which a gateway tells the upstream who the caller is.
+pub const CALLER_HEADER_PREFIX: &str = "civitas-caller-";
+
+/// Signs a request a gateway forwards to its upstream: like [`sign_request`], but covering
+/// every `civitas-caller-*` header in `request.fields` (in their order) and tagged
+/// [`GATEWAY_TAG`].
+pub fn sign_forwarded(
+    request: &RequestToSign<'_>,
+    key: &SecretKey,
+) -> Result<SignedHeaders, HttpSigError> {
+    let covered: Vec<&str> = request
+        .fields
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| name.to_ascii_lowercase().starts_with(CALLER_HEADER_PREFIX))
+        .collect();
+    sign_with(request, &covered, GATEWAY_TAG, key)
+}
+
+fn sign_with(
+    request: &RequestToSign<'_>,
+    optional: &[&str],
+    tag: &str,
+    key: &SecretKey,
+) -> Result<SignedHeaders, HttpSigError> {
     check_nonce(request.nonce)?;
     let key_id = request.key_id.to_string();
     if !request.key_id.is_key_reference() {
@@ -135,9 +165,9 @@ pub fn sign_request(
     } else if !request.body.is_empty() {
         return Err(HttpSigError::BodyWithoutContentType);
     }
-    for header in [PRESENTATION_HEADER, PURPOSE_HEADER] {
+    for header in optional {
         if has(header) {
-            components.push(Component::Field(header.to_owned()));
+            components.push(Component::Field(header.to_ascii_lowercase()));
         }
     }
 
@@ -162,7 +192,7 @@ pub fn sign_request(
     params.insert(NONCE.to_owned(), string("nonce", request.nonce)?);
     params.insert(KEYID.to_owned(), string("keyid", &key_id)?);
     params.insert(ALG_KEY.to_owned(), string("alg", ALG)?);
-    params.insert(TAG_KEY.to_owned(), string("tag", TAG)?);
+    params.insert(TAG_KEY.to_owned(), string("tag", tag)?);
     let items = components
         .iter()
         .map(|c| string("component", c.name()).map(Item::new))

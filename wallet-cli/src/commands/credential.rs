@@ -549,7 +549,7 @@ fn list(ctx: &mut Ctx<'_>) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn held<'a>(wallet: &'a Wallet, id: &str) -> anyhow::Result<&'a HeldCredential> {
+pub(crate) fn held<'a>(wallet: &'a Wallet, id: &str) -> anyhow::Result<&'a HeldCredential> {
     wallet
         .secrets
         .credentials

@@ -1,10 +1,12 @@
 //! One module per command group, and what they share: opening the wallet, talking to the
 //! registry with pinned keys, and printing.
 
+mod audit;
 mod credential;
 mod did;
 mod init;
 mod log;
+mod request;
 mod trust;
 
 use std::io::Write;
@@ -36,6 +38,8 @@ pub(crate) async fn run(
         Command::Trust(command) => trust::run(&mut ctx, command).await,
         Command::Log(command) => log::run(&mut ctx, command).await,
         Command::Credential(command) => credential::run(&mut ctx, command).await,
+        Command::Request(args) => request::run(&mut ctx, args).await,
+        Command::Audit(args) => audit::run(&mut ctx, args).await,
     }
 }
 

@@ -1,0 +1,385 @@
+//! `verifier-bench`: the verifier layer's load harness. Prints each figure as `name: value`.
+//!
+//! A registry node and a department's issuer run in-process; the department is accredited
+//! for `OfficialRole` and issues one to a caller DID over its real issuance logic (a `kid`
+//! holder proof). An axum route `GET /datasets/{name}` sits behind the layer with the
+//! example gateway policy; audit records are written durably with group commit.
+//!
+//! Two timed phases of pre-signed, unique requests (fresh nonces), warm caches, `--clients`
+//! concurrent callers of the router (in-process, no sockets):
+//! - wallet-style presentations (no KB-JWT: the request signature is the key binding),
+//! - presentations with a KB-JWT (one per request, bound to the request's nonce).
+//!
+//! In the same run, civitas-core's own Ed25519 verify function is timed single-threaded;
+//! `ratio_vs_verify_limit` = `requests_per_s` ÷ (verify rate ÷ `verifies_per_request`),
+//! where `verifies_per_request` is counted by civitas-core during the phase.
+//!
+//! Run: `cargo run --release -p verifier --bin verifier-bench [-- --requests N --clients C]`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::get;
+use civitas_client::RegistryClient;
+use civitas_core::did::{Did, DidUrl};
+use civitas_core::keys::SecretKey;
+use civitas_core::ledger::{
+    Classification, OpService, OpVerificationMethod, Operation, Signed, TrustAction, TrustEntry,
+};
+use civitas_core::proof::PinnedKeys;
+use civitas_core::{httpsig, sdjwt};
+use clap::Parser;
+use serde_json::{Map, json};
+use tower::ServiceExt as _;
+use verifier::audit::AuditLog;
+use verifier::{Checker, Policy, Settings, VerifiedCaller, Verifier, VerifierLayer};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Requests per phase.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+}
+
+const OFFICIAL: &str = "https://schemas.civitas.gov.example/vct/OfficialRole/v1";
+const ORIGIN: &str = "https://data.bench.example";
+const DISCLOSE: [&str; 3] = ["role", "clearance", "jurisdiction"];
+
+fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Median microseconds of one strict Ed25519 verification of a request-sized message.
+fn verify_us(key: &SecretKey) -> f64 {
+    let message = vec![0x5a_u8; 600];
+    let signature = key.sign(&message);
+    let public = key.public_key();
+    let mut samples = Vec::with_capacity(5_000);
+    for _ in 0..5_000 {
+        let start = Instant::now();
+        let _ = std::hint::black_box(public.verify(std::hint::black_box(&message), &signature));
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("verifier-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run(&args, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn schemas_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
+}
+
+/// A did:civ made and published here: (DID, #key-1, its secret).
+async fn publish(
+    registry: &RegistryClient,
+    extra: impl FnOnce(&mut Operation),
+) -> anyhow::Result<(Did, DidUrl, SecretKey)> {
+    let rotation = SecretKey::generate();
+    let key = SecretKey::generate();
+    let mut op = Operation::create(
+        vec![SecretKey::generate().public_key(), rotation.public_key()],
+        key.public_key(),
+        1,
+    );
+    extra(&mut op);
+    let signed = Signed::sign(op, &rotation);
+    let did = Did::civ_from_genesis_hash(signed.id().digest());
+    registry.submit_operation(&signed).await?;
+    Ok((did.clone(), did.with_fragment("key-1"), key))
+}
+
+async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
+    // The registry, with a root authority known in advance.
+    let root_rotation = SecretKey::generate();
+    let root_key = SecretKey::generate();
+    let root_op = Signed::sign(
+        Operation::create(
+            vec![
+                SecretKey::generate().public_key(),
+                root_rotation.public_key(),
+            ],
+            root_key.public_key(),
+            1,
+        ),
+        &root_rotation,
+    );
+    let root = Did::civ_from_genesis_hash(root_op.id().digest());
+    let ledger = did_registry::Ledger::open(did_registry::LedgerOptions {
+        data_dir: dir.join("registry"),
+        origin: "bench.civitas/log".to_owned(),
+        authorities: Some(vec![root.clone()]),
+        recovery_window: None,
+        idle_seal: Duration::from_secs(1),
+    })
+    .await
+    .context("opening the ledger")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let registry_url = format!("http://{}", listener.local_addr()?);
+    let note_key = ledger.verifier().clone();
+    tokio::spawn(did_registry::serve(
+        listener,
+        did_registry::AppState {
+            ledger,
+            limits: None,
+        },
+        std::future::pending(),
+    ));
+    let client = || {
+        RegistryClient::new(
+            &registry_url,
+            PinnedKeys {
+                verifiers: vec![note_key.clone()],
+                min_signatures: 1,
+            },
+        )
+    };
+    let registry = client()?;
+    registry.submit_operation(&root_op).await?;
+
+    // The department and its issuer, listening where its DID says.
+    let issuer_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let issuer_url = format!("http://{}", issuer_listener.local_addr()?);
+    let issuer_key = SecretKey::generate();
+    let issuer_public = issuer_key.public_key();
+    let url_for_did = issuer_url.clone();
+    let (department, _, _) = publish(&registry, move |op| {
+        op.verification_methods.push(OpVerificationMethod {
+            id: "key-2".to_owned(),
+            public_key_multibase: issuer_public,
+        });
+        op.assertion_method = vec!["key-2".to_owned()];
+        op.services.push(OpService {
+            id: "service".to_owned(),
+            kind: "OID4VCI".to_owned(),
+            service_endpoint: url_for_did,
+        });
+    })
+    .await?;
+    registry
+        .submit_operation(&Signed::sign(
+            TrustEntry {
+                action: TrustAction::Accredit,
+                issuer: department.clone(),
+                vct: Some(OFFICIAL.to_owned()),
+                max_level: Some(Classification::Sensitive),
+                constraints: Vec::new(),
+                prospective: false,
+                prev: None,
+                signer: root.with_fragment("key-1"),
+            },
+            &root_key,
+        ))
+        .await?;
+    let app = issuer::AppState::start(issuer::IssuerOptions {
+        store: issuer::store::Store::open(&dir.join("issuer"))?,
+        key: issuer_key,
+        did: department.clone(),
+        public_url: issuer_url.clone(),
+        registry: client()?,
+        schemas: issuer::schemas::Schemas::load_dir(&schemas_dir())?,
+        operators: vec![department.clone()],
+        status_interval: Duration::from_secs(3600),
+    })
+    .await?;
+    tokio::spawn(issuer::serve(
+        issuer_listener,
+        app.clone(),
+        std::future::pending(),
+    ));
+
+    // The caller, and its OfficialRole over the real issuance logic.
+    let (caller, caller_kid, caller_key) = publish(&registry, |_| {}).await?;
+    let mut claims: Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(
+        schemas_dir().join("examples/OfficialRole.json"),
+    )?)?;
+    claims.insert("department".to_owned(), json!(department.to_string()));
+    claims.insert("clearance".to_owned(), json!(4));
+    let offer = issuer::admin::make_offer(
+        &app,
+        &department,
+        issuer::admin::OfferRequest {
+            credential_type: "OfficialRole".to_owned(),
+            claims,
+            holder: Some(caller.to_string()),
+            valid_for_s: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (token, _) = issuer::oid4vci::redeem(&app, &offer.pre_authorized_code, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+    let nonce = app
+        .ephemeral
+        .issue_nonce(issuer::now_ms())
+        .context("no nonce")?;
+    let header: Map<String, serde_json::Value> = serde_json::from_value(json!({
+        "alg": "EdDSA", "typ": "openid4vci-proof+jwt", "kid": caller_kid.to_string(),
+    }))?;
+    let payload: Map<String, serde_json::Value> = serde_json::from_value(json!({
+        "aud": issuer_url, "iat": now_s(), "nonce": nonce,
+    }))?;
+    let proof = civitas_core::jws::sign_compact(&header, &payload, &caller_key)?;
+    let issued = issuer::issue::issue(&app, &token, "OfficialRole", &[proof], now_s())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+    let credential = sdjwt::SdJwt::parse(issued.first().context("no credential")?)?;
+    let presentation = sdjwt::present(&credential, &DISCLOSE)?;
+
+    // The protected route.
+    let schemas = verifier::cli::load_schemas(&schemas_dir())?;
+    let policy = Policy::from_toml(include_str!("../../examples/gateway-policy.toml"), &schemas)?;
+    let (service, _, _) = publish(&registry, |_| {}).await?;
+    let audit = Arc::new(AuditLog::open(&dir.join("audit"), service)?);
+    let checker = Checker::new(
+        policy,
+        schemas,
+        Settings::new(ORIGIN),
+        Arc::new(client()?),
+        reqwest::Client::new(),
+    );
+    let verifier = Arc::new(Verifier::new(checker, Arc::clone(&audit)));
+    let router = axum::Router::new()
+        .route(
+            "/datasets/{name}",
+            get(|caller: VerifiedCaller| async move { caller.did().to_string() }),
+        )
+        .layer(VerifierLayer::new(verifier));
+
+    let make = |kb: bool| -> anyhow::Result<Request<Body>> {
+        let nonce = httpsig::generate_nonce();
+        let url = format!("{ORIGIN}/datasets/population");
+        let mut shown = presentation.clone();
+        if kb {
+            shown.push_str(&sdjwt::create_kb_jwt(
+                &presentation,
+                ORIGIN,
+                &nonce,
+                now_s(),
+                &caller_key,
+            )?);
+        }
+        let fields = [
+            (httpsig::PRESENTATION_HEADER, shown.as_str()),
+            (httpsig::PURPOSE_HEADER, "statistics"),
+        ];
+        let signed = httpsig::sign_request(
+            &httpsig::RequestToSign {
+                method: "GET",
+                target_uri: &url,
+                fields: &fields,
+                body: b"",
+                key_id: &caller_kid,
+                created: now_s(),
+                nonce: &nonce,
+            },
+            &caller_key,
+        )?;
+        let mut request = Request::get("/datasets/population");
+        for (name, value) in fields.iter().copied().chain(signed.fields()) {
+            request = request.header(name, value);
+        }
+        Ok(request.body(Body::empty())?)
+    };
+
+    // Warm the caches: caller document, issuer verdict, status list, parsed presentation.
+    for kb in [false, true] {
+        let response = router.clone().oneshot(make(kb)?).await?;
+        if !response.status().is_success() {
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
+            bail!("warm-up refused: {}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    println!("requests: {}", args.requests);
+    println!("clients: {}", args.clients);
+    for kb in [false, true] {
+        eprintln!("signing {} requests (kb-jwt: {kb})...", args.requests);
+        let requests: Vec<std::sync::Mutex<Option<Request<Body>>>> = (0..args.requests)
+            .map(|_| make(kb).map(|r| std::sync::Mutex::new(Some(r))))
+            .collect::<Result<_, _>>()?;
+        let requests = Arc::new(requests);
+        let verify_before = verify_us(&caller_key);
+        let next = Arc::new(AtomicUsize::new(0));
+        let verifications_before = civitas_core::keys::verification_count();
+        let fsyncs_before = audit.fsync_count();
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..args.clients {
+            let (router, requests, next) = (router.clone(), requests.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = requests.get(i) else {
+                        return anyhow::Ok(latencies);
+                    };
+                    let request = slot
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .context("request used twice")?;
+                    let sent = Instant::now();
+                    let response = router.clone().oneshot(request).await?;
+                    latencies.push(sent.elapsed());
+                    if !response.status().is_success() {
+                        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
+                        bail!("request {i} refused: {}", String::from_utf8_lossy(&body));
+                    }
+                }
+            }));
+        }
+        let mut latencies = Vec::with_capacity(args.requests);
+        for task in tasks {
+            latencies.extend(task.await??);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let verifications = civitas_core::keys::verification_count() - verifications_before;
+        let fsyncs = audit.fsync_count() - fsyncs_before;
+        let verify_after = verify_us(&caller_key);
+        latencies.sort();
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * p) as usize)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        let per_s = args.requests as f64 / elapsed;
+        let per_request = verifications as f64 / args.requests as f64;
+        let verify_us = (verify_before + verify_after) / 2.0;
+        let verify_rate = 1e6 / verify_us;
+        let ratio = per_s / (verify_rate / per_request);
+        let prefix = if kb { "kb_" } else { "" };
+        println!("{prefix}requests_per_s: {per_s:.0}");
+        println!("{prefix}p50_ms: {:.2}", pct(0.5));
+        println!("{prefix}p99_ms: {:.2}", pct(0.99));
+        println!("{prefix}verifies_per_request: {per_request:.2}");
+        println!("{prefix}verify_us: {verify_us:.1}");
+        println!("{prefix}verify_per_s: {verify_rate:.0}");
+        println!("{prefix}audit_fsyncs: {fsyncs}");
+        println!(
+            "{prefix}records_per_fsync: {:.1}",
+            args.requests as f64 / fsyncs.max(1) as f64
+        );
+        println!("{prefix}ratio_vs_verify_limit: {ratio:.2}");
+    }
+    Ok(())
+}
