@@ -1,22 +1,29 @@
 //! The admin API, for the department's operators: `POST /admin/offers`,
-//! `GET /admin/credentials/{id}` and `POST /admin/credentials/{id}/status`. Every request is
-//! an RFC 9421 signed request (the Civitas profile) by a key in the `authentication` of one
-//! of the `--operator` DIDs.
+//! `GET /admin/credentials/{id}` and `POST /admin/credentials/{id}/status`, behind the
+//! verifier layer's checks (see [`AdminGate`]): an RFC 9421 signed request (the Civitas
+//! profile) by one of the `--operator` DIDs, or one presenting an `OfficialRole` with role
+//! `issuer-operator` issued by this department. Every decision is in the issuer's audit
+//! trail, anchored in the stream `<department DID>/audit`.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use civitas_client::Version;
+use civitas_client::RegistryClient;
 use civitas_core::did::Did;
-use civitas_core::document::Relationship;
 use civitas_core::httpsig;
 use civitas_core::problem;
+use civitas_core::schema::SchemaSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use verifier::audit::AuditLog;
+use verifier::policy::PolicyError;
+use verifier::{Checker, Denial, Policy, Settings, Verifier};
 
 use crate::offers::{
     CreateOffer, MAX_OFFER_LIFETIME_MS, SetStatus, StatusChangeError, hash_secret, hash_tx_code,
@@ -30,13 +37,85 @@ use crate::{ApiError, AppState, now_ms};
 const MAX_BODY: usize = 256 * 1024;
 /// Default credential validity.
 const DEFAULT_VALIDITY_S: u64 = 365 * 24 * 3600;
-/// Most request nonces remembered; beyond it requests are refused (503) rather than
-/// forgetting a live one.
-const MAX_REQUEST_NONCES: usize = 100_000;
+/// The role an `OfficialRole` must carry to use the admin API.
+pub const OPERATOR_ROLE: &str = "issuer-operator";
 
 /// The operator a request was signed by.
 #[derive(Debug, Clone)]
 pub struct Operator(pub Did);
+
+/// Who may use the admin API, through the verifier layer's checks (and its audit trail):
+/// the `--operator` DIDs with a signed request alone (bootstrap and break-glass; restart
+/// without the flag to retire them), and holders of an `OfficialRole` issued by this
+/// issuer's department with role `issuer-operator`, presented in the signed request.
+#[derive(Debug)]
+pub struct AdminGate {
+    operators: Option<Verifier>,
+    officials: Option<Verifier>,
+}
+
+/// The admin routes, each with `rule` (TOML keys of a policy route).
+fn admin_policy(rule: &str) -> String {
+    [
+        ("POST", "/admin/offers"),
+        ("GET", "/admin/credentials/{id}"),
+        ("POST", "/admin/credentials/{id}/status"),
+    ]
+    .iter()
+    .map(|(method, path)| format!("[[route]]\nmethod = \"{method}\"\npath = \"{path}\"\n{rule}\n"))
+    .collect()
+}
+
+/// A TOML string (JSON string syntax is TOML basic-string syntax for these values).
+fn toml_string(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+impl AdminGate {
+    /// The gate for `department`'s issuer at `public_url`.
+    pub fn new(
+        operators: &[Did],
+        department: &Did,
+        public_url: &str,
+        schemas: &SchemaSet,
+        registry: Arc<RegistryClient>,
+        audit: Arc<AuditLog>,
+    ) -> Result<Self, PolicyError> {
+        let http = reqwest::Client::new();
+        let make = |policy: Policy| {
+            Verifier::new(
+                Checker::new(
+                    policy,
+                    schemas.clone(),
+                    Settings::new(public_url),
+                    Arc::clone(&registry),
+                    http.clone(),
+                ),
+                Arc::clone(&audit),
+            )
+        };
+        let operators = if operators.is_empty() {
+            None
+        } else {
+            let callers: Vec<String> = operators.iter().map(|d| toml_string(d.as_str())).collect();
+            let rule = format!("credential = \"none\"\ncallers = [{}]", callers.join(", "));
+            Some(make(Policy::from_toml(&admin_policy(&rule), schemas)?))
+        };
+        let officials = if schemas.by_type("OfficialRole").is_some() {
+            let rule = format!(
+                "credential = \"OfficialRole\"\ndisclose = [\"role\"]\nconstraints = ['role == \"{OPERATOR_ROLE}\"']\nmax_classification = \"internal\"\nissuers = [{}]",
+                toml_string(department.as_str())
+            );
+            Some(make(Policy::from_toml(&admin_policy(&rule), schemas)?))
+        } else {
+            None
+        };
+        Ok(Self {
+            operators,
+            officials,
+        })
+    }
+}
 
 pub(crate) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
@@ -49,26 +128,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         ))
 }
 
-/// Admin routes need a signed request, no presentation and no purpose.
-fn requirements(body: bool) -> httpsig::Requirements {
-    httpsig::Requirements {
-        presentation: false,
-        purpose: false,
-        body,
-    }
-}
-
-fn unsigned(kind: problem::ProblemType, detail: impl Into<String>) -> Response {
-    let mut response = ApiError::new(kind, detail).into_response();
-    if response.status() == StatusCode::UNAUTHORIZED
-        && let Ok(v) = HeaderValue::from_str(&httpsig::accept_signature(requirements(false)))
-    {
-        response.headers_mut().insert(httpsig::ACCEPT_SIGNATURE, v);
-    }
-    response
-}
-
-/// Verifies the request signature and that its signer is an operator.
+/// Checks the signed request (and the presentation, if any) and records the decision.
 async fn require_operator(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
@@ -78,106 +138,38 @@ async fn require_operator(State(app): State<AppState>, request: Request, next: N
         )
         .into_response();
     };
-    match verify(&app, &parts, &bytes).await {
-        Ok(operator) => {
-            parts.extensions.insert(Operator(operator));
+    let presented = parts.headers.contains_key(httpsig::PRESENTATION_HEADER);
+    let gate = if presented {
+        app.admin.officials.as_ref()
+    } else {
+        app.admin.operators.as_ref()
+    };
+    let Some(gate) = gate else {
+        return Denial::new(
+            problem::NOT_AUTHORIZED,
+            if presented {
+                "this issuer has no OfficialRole schema, so it recognises no issuer-operator credential"
+            } else {
+                "present an OfficialRole with role issuer-operator issued by this department"
+            },
+        )
+        .into_response();
+    };
+    let id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    match gate.decide(&parts, &bytes, &id).await {
+        Ok(caller) => {
+            parts.extensions.insert(Operator(caller.did().clone()));
+            parts.extensions.insert(caller);
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(e) => unsigned(e.kind(), e.detail()),
+        Err(denial) => denial.into_response(),
     }
-}
-
-fn sig_error(e: &httpsig::HttpSigError) -> ApiError {
-    ApiError::new(e.problem(), e.to_string())
-}
-
-async fn verify(
-    app: &AppState,
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-) -> Result<Did, ApiError> {
-    let fields: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
-        .collect();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", axum::http::uri::PathAndQuery::as_str);
-    let target = httpsig::target_uri(&app.public_url, path).map_err(|e| sig_error(&e))?;
-    let request = httpsig::Request::new(parts.method.as_str(), &target, &fields)
-        .map_err(|e| sig_error(&e))?;
-    let signature = httpsig::SignatureSet::from_request(&request)
-        .and_then(|set| set.by_tag(httpsig::TAG))
-        .map_err(|e| sig_error(&e))?;
-    let checked = httpsig::check_profile(
-        &signature,
-        requirements(!body.is_empty()),
-        crate::now_s(),
-        httpsig::Window::default(),
-    )
-    .map_err(|e| sig_error(&e))?;
-    request
-        .verify_content_digest(body)
-        .map_err(|e| sig_error(&e))?;
-    let keyid = checked.key_id().clone();
-    if !app.operators.iter().any(|o| o == keyid.did()) {
-        return Err(ApiError::new(
-            problem::NOT_AUTHORIZED,
-            format!("{} is not an operator of this issuer", keyid.did()),
-        ));
-    }
-    let resolved = app
-        .registry
-        .resolve(keyid.did(), &Version::Current)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                problem::REGISTRY_UNAVAILABLE,
-                format!("resolving {}: {e}", keyid.did()),
-            )
-        })?;
-    let key = resolved
-        .document
-        .key_for(&keyid, Relationship::Authentication)
-        .ok_or_else(|| {
-            ApiError::new(
-                problem::INVALID_REQUEST_SIGNATURE,
-                format!("{keyid} is not a current authentication key of its DID"),
-            )
-        })?;
-    let base = httpsig::signature_base(&request, &signature).map_err(|e| sig_error(&e))?;
-    httpsig::verify(&signature, &base, &key).map_err(|e| sig_error(&e))?;
-    // Replay: only now, after the signature verified, kept until the window closes.
-    let now_ms = now_ms();
-    let until_ms = u64::try_from(checked.replay_until())
-        .unwrap_or(0)
-        .saturating_mul(1000);
-    let mut seen = app
-        .ephemeral
-        .request_nonces
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if seen.len() >= MAX_REQUEST_NONCES {
-        seen.retain(|_, expiry| *expiry > now_ms);
-        if seen.len() >= MAX_REQUEST_NONCES {
-            return Err(ApiError::new(
-                problem::OVERLOADED,
-                "too many recent requests; try again shortly",
-            ));
-        }
-    }
-    let entry = (keyid.did().to_string(), checked.nonce().to_owned());
-    if seen.get(&entry).is_some_and(|expiry| *expiry > now_ms) {
-        return Err(ApiError::new(
-            problem::REPLAYED_REQUEST,
-            "this request nonce was used before",
-        ));
-    }
-    seen.insert(entry, until_ms.max(now_ms));
-    Ok(keyid.did().clone())
 }
 
 /// `POST /admin/offers`.

@@ -139,6 +139,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let audit = std::sync::Arc::new(
+        verifier::audit::AuditLog::open(&args.data_dir.join("audit"), args.did.clone())
+            .context("opening the audit trail")?,
+    );
     let state = AppState::start(IssuerOptions {
         store,
         key,
@@ -148,6 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         schemas,
         operators: args.operators,
         status_interval: args.status_interval,
+        audit,
     })
     .await?;
     {

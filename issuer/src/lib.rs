@@ -76,6 +76,10 @@ pub struct AppState {
     pub ephemeral: Arc<oid4vci::Ephemeral>,
     /// Accreditation answers for issuance.
     pub(crate) trust: Arc<trust::TrustCache>,
+    /// Who may use the admin API.
+    pub admin: Arc<admin::AdminGate>,
+    /// The audit trail of admin decisions.
+    pub audit: Arc<verifier::audit::AuditLog>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -106,6 +110,8 @@ pub struct IssuerOptions {
     pub operators: Vec<Did>,
     /// Status list cadence.
     pub status_interval: Duration,
+    /// The audit trail of admin decisions (its service DID is the department's).
+    pub audit: Arc<verifier::audit::AuditLog>,
 }
 
 /// Why the issuer cannot start.
@@ -136,6 +142,9 @@ pub enum StartError {
     /// The public URL is not https (or http on loopback).
     #[error("expected an https:// public URL (http:// only on loopback), found {0:?}")]
     InsecureUrl(String),
+    /// The admin API's policy could not be built.
+    #[error("the admin API policy: {0}")]
+    AdminPolicy(String),
     /// The registry could not be asked.
     #[error("resolving {did} at the registry: {detail}")]
     Registry {
@@ -186,22 +195,41 @@ impl AppState {
                 url: public_url,
             });
         }
+        let registry = Arc::new(options.registry);
+        let schema_set = options
+            .schemas
+            .to_set()
+            .map_err(|e| StartError::AdminPolicy(e.to_string()))?;
+        let admin = admin::AdminGate::new(
+            &options.operators,
+            &options.did,
+            &public_url,
+            &schema_set,
+            Arc::clone(&registry),
+            Arc::clone(&options.audit),
+        )
+        .map_err(|e| StartError::AdminPolicy(e.to_string()))?;
         Ok(Self {
             store: options.store,
             key: Arc::new(options.key),
             did: options.did,
             kid,
             public_url,
-            registry: Arc::new(options.registry),
+            registry,
             schemas: Arc::new(options.schemas),
             operators: Arc::new(options.operators),
             status_interval: options.status_interval,
             changes: Arc::new(Changes::default()),
             ephemeral: Arc::new(oid4vci::Ephemeral::default()),
             trust: Arc::new(trust::TrustCache::default()),
+            admin: Arc::new(admin),
+            audit: options.audit,
         })
     }
 }
+
+/// How often the admin audit trail is anchored.
+const AUDIT_ANCHOR_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -236,6 +264,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let publisher = tokio::spawn(status::publisher(state.clone(), state.changes.clone()));
+    let anchoring = tokio::spawn(verifier::audit::anchor_loop(
+        Arc::clone(&state.audit),
+        Arc::clone(&state.registry),
+        Arc::clone(&state.key),
+        state.kid.clone(),
+        AUDIT_ANCHOR_INTERVAL,
+    ));
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -243,6 +278,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     publisher.abort();
+    anchoring.abort();
     result
 }
 

@@ -127,6 +127,15 @@ impl Schemas {
         Self::from_set(SchemaSet::from_files(files)?)
     }
 
+    /// The schemas as a plain set (what verifiers load).
+    pub fn to_set(&self) -> Result<SchemaSet, schema::SchemaError> {
+        SchemaSet::from_files(
+            self.entries
+                .iter()
+                .map(|e| (format!("{}.schema.json", e.name), e.schema.bytes().to_vec())),
+        )
+    }
+
     /// Compiles every schema of a set.
     pub fn from_set(set: SchemaSet) -> Result<Self, LoadError> {
         let mut entries = Vec::new();

@@ -1062,3 +1062,118 @@ async fn the_warm_path_verifies_one_signature_per_request_and_two_with_a_kb_jwt(
         "two verifications per request with a KB-JWT"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuer_operators_use_the_admin_api_with_their_official_role() {
+    let w = World::new().await;
+    // The department issues its clerk an OfficialRole with role issuer-operator.
+    let clerk = Wallet::init(&w.tmp.path().join("clerk"), &w.registry.url).await;
+    let clerk_did = clerk.create_did(&[]).await;
+    let mut claims: Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(World::example("OfficialRole")).unwrap())
+            .unwrap();
+    claims.insert("role".to_owned(), json!("issuer-operator"));
+    let file = w.claims_file("clerk.json", &Value::Object(claims.clone()));
+    let (uri, _) = w.offer_uri("OfficialRole", &file, Some(&clerk_did)).await;
+    let role = clerk
+        .run(&["credential", "receive", &uri])
+        .await
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // With it, the clerk makes an offer and revokes what it issued.
+    let offer = clerk
+        .run(&[
+            "credential",
+            "offer",
+            "--issuer",
+            &w.issuer.url,
+            "--vct",
+            "ResidentIdentity",
+            "--claims",
+            &World::example("ResidentIdentity"),
+            "--holder",
+            &w.citizen_did,
+            "--credential",
+            &role,
+        ])
+        .await
+        .ok()
+        .json();
+    let received = w
+        .citizen
+        .run(&[
+            "credential",
+            "receive",
+            offer["credential_offer_uri"].as_str().unwrap(),
+        ])
+        .await
+        .ok()
+        .json();
+    let id = received["id"].as_str().unwrap();
+    clerk
+        .run(&[
+            "credential",
+            "revoke",
+            "--issuer",
+            &w.issuer.url,
+            id,
+            "--credential",
+            &role,
+        ])
+        .await
+        .ok();
+
+    // A data officer's OfficialRole is no admin credential; nor is the clerk's DID an
+    // operator DID without it.
+    let officer = Wallet::init(&w.tmp.path().join("officer"), &w.registry.url).await;
+    let officer_did = officer.create_did(&[]).await;
+    claims.insert("role".to_owned(), json!("data-officer"));
+    let file = w.claims_file("officer.json", &Value::Object(claims));
+    let (uri, _) = w.offer_uri("OfficialRole", &file, Some(&officer_did)).await;
+    let officer_role = officer
+        .run(&["credential", "receive", &uri])
+        .await
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = officer
+        .run(&[
+            "credential",
+            "offer",
+            "--issuer",
+            &w.issuer.url,
+            "--vct",
+            "ResidentIdentity",
+            "--claims",
+            &World::example("ResidentIdentity"),
+            "--holder",
+            &w.citizen_did,
+            "--credential",
+            &officer_role,
+        ])
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.error.contains("policy-constraint"), "{refused:?}");
+    let refused = clerk
+        .run(&[
+            "credential",
+            "offer",
+            "--issuer",
+            &w.issuer.url,
+            "--vct",
+            "ResidentIdentity",
+            "--claims",
+            &World::example("ResidentIdentity"),
+            "--holder",
+            &w.citizen_did,
+        ])
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.error.contains("not-authorized"), "{refused:?}");
+}

@@ -600,5 +600,21 @@ impl AuditLog {
     }
 }
 
-/// Shared handle.
-pub type SharedAudit = Arc<AuditLog>;
+/// Runs an anchoring round every `interval` until the task is dropped; a failed round is
+/// logged and retried at the next.
+pub async fn anchor_loop(
+    audit: Arc<AuditLog>,
+    registry: Arc<RegistryClient>,
+    key: Arc<SecretKey>,
+    kid: DidUrl,
+    interval: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = audit.anchor_round(&registry, &key, &kid).await {
+            tracing::warn!(error = %e, "anchoring the audit batch failed; retrying next round");
+        }
+    }
+}

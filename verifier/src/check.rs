@@ -391,6 +391,12 @@ impl Checker {
         let base = httpsig::signature_base(&request, &signature).map_err(|e| sig(&e))?;
         httpsig::verify(&signature, &base, &key).map_err(|e| sig(&e))?;
         facts.caller = Some(caller_did.clone());
+        if !route.allows_caller(&caller_did) {
+            return Err(Denial::new(
+                problem::NOT_AUTHORIZED,
+                format!("{caller_did} may not use {}", route.name()),
+            ));
+        }
 
         // 5. Replay, only now that the signature verified.
         self.replay.insert(
@@ -541,6 +547,16 @@ impl Checker {
         if let Some(kb) = &presented.kb {
             kb.verify(&r.cnf)
                 .map_err(|e| cred(&CredentialError::SdJwt(SdJwtError::KbJwtSignature(e))))?;
+        }
+        if !route.allows_issuer(&r.iss) {
+            return Err(Denial::new(
+                problem::NOT_AUTHORIZED,
+                format!(
+                    "{} takes credentials of other issuers than {}",
+                    route.name(),
+                    r.iss
+                ),
+            ));
         }
         let verdict = self.issuer_verdict(parsed).await?;
         let claims = unverified.processed().claims();

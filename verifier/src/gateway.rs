@@ -67,7 +67,7 @@ struct IdentityFile {
 /// The service's identity: its DID and the key that signs anchors and forwarded requests.
 pub struct Identity {
     did: Did,
-    key: SecretKey,
+    key: Arc<SecretKey>,
     kid: DidUrl,
 }
 
@@ -170,7 +170,14 @@ impl Identity {
         let key = SecretKey::from_multibase_secret(&file.key1)
             .context("the stored service key is malformed")?;
         let kid = did.with_fragment("key-1");
-        Ok((Self { did, key, kid }, created))
+        Ok((
+            Self {
+                did,
+                key: Arc::new(key),
+                kid,
+            },
+            created,
+        ))
     }
 }
 
@@ -326,19 +333,14 @@ impl Gateway {
 
     /// Anchors audit batches every `anchor_interval` until dropped.
     pub async fn anchor_loop(self) {
-        let mut tick = tokio::time::interval(self.anchor_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = self
-                .verifier
-                .audit()
-                .anchor_round(&self.registry, &self.identity.key, &self.identity.kid)
-                .await
-            {
-                tracing::warn!(error = %e, "anchoring the audit batch failed; retrying next round");
-            }
-        }
+        crate::audit::anchor_loop(
+            Arc::clone(self.verifier.audit()),
+            self.registry,
+            Arc::clone(&self.identity.key),
+            self.identity.kid.clone(),
+            self.anchor_interval,
+        )
+        .await;
     }
 }
 

@@ -5,7 +5,8 @@
 //! `"none"` for a signed request alone), the claims that must be disclosed, the route's
 //! claim constraints (the `CLAIM OP VALUE` syntax of accreditations), the highest
 //! classification a presentation may disclose, the purpose codes it accepts, the caller DID
-//! methods it allows (default `civ`) and where the data subject is named.
+//! methods it allows (default `civ`), where the data subject is named, and optionally the
+//! only issuers whose credentials it takes (still accredited ones only) and callers it admits.
 //!
 //! ```toml
 //! [[route]]
@@ -22,6 +23,7 @@
 use std::collections::BTreeSet;
 
 use civitas_core::constraint::{Constraint, Outcome};
+use civitas_core::did::Did;
 use civitas_core::ledger::Classification;
 use civitas_core::schema::{ClaimPath, SchemaSet};
 use serde::Deserialize;
@@ -82,6 +84,10 @@ struct RouteFile {
     caller_methods: Option<Vec<String>>,
     #[serde(default)]
     subject: Option<SubjectFile>,
+    #[serde(default)]
+    issuers: Vec<String>,
+    #[serde(default)]
+    callers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +133,8 @@ pub struct Route {
     purposes: Vec<String>,
     caller_methods: Vec<String>,
     subject: Option<SubjectSource>,
+    issuers: Vec<Did>,
+    callers: Vec<Did>,
 }
 
 impl Route {
@@ -178,6 +186,16 @@ impl Route {
     /// Where the data subject is named.
     pub fn subject(&self) -> Option<&SubjectSource> {
         self.subject.as_ref()
+    }
+
+    /// Whether `caller` may use the route (when the route lists its callers).
+    pub fn allows_caller(&self, caller: &Did) -> bool {
+        self.callers.is_empty() || self.callers.contains(caller)
+    }
+
+    /// Whether a credential from `issuer` may be used here (besides being accredited).
+    pub fn allows_issuer(&self, issuer: &Did) -> bool {
+        self.issuers.is_empty() || self.issuers.contains(issuer)
     }
 
     /// The first route constraint the disclosed `claims` break.
@@ -479,6 +497,28 @@ fn build_route(file: RouteFile, schemas: &SchemaSet) -> Result<Route, PolicyErro
         }
     };
 
+    let mut issuers = Vec::new();
+    for text in &file.issuers {
+        if none {
+            return Err(fail(
+                "issuers needs a credential: this route takes none".to_owned(),
+            ));
+        }
+        issuers.push(
+            text.parse::<Did>()
+                .map_err(|e| fail(format!("issuers: {text:?} is not a DID: {e}")))?,
+        );
+    }
+
+    let callers = file
+        .callers
+        .iter()
+        .map(|text| {
+            text.parse::<Did>()
+                .map_err(|e| fail(format!("callers: {text:?} is not a DID: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
     Ok(Route {
         name,
         method,
@@ -490,6 +530,8 @@ fn build_route(file: RouteFile, schemas: &SchemaSet) -> Result<Route, PolicyErro
         purposes,
         caller_methods,
         subject,
+        issuers,
+        callers,
     })
 }
 

@@ -294,6 +294,10 @@ pub enum CredentialCommand {
         /// The operator DID of this wallet that signs (default: the default DID).
         #[arg(long = "as")]
         signer: Option<String>,
+        /// Present this OfficialRole (role issuer-operator, from the issuer's department)
+        /// instead of signing as an operator DID.
+        #[arg(long, conflicts_with = "signer")]
+        credential: Option<String>,
     },
     /// Receive a credential from an openid-credential-offer:// URI.
     Receive {
@@ -363,6 +367,10 @@ pub enum CredentialCommand {
         /// The operator DID of this wallet that signs (default: the default DID).
         #[arg(long = "as")]
         signer: Option<String>,
+        /// Present this OfficialRole (role issuer-operator, from the issuer's department)
+        /// instead of signing as an operator DID.
+        #[arg(long, conflicts_with = "signer")]
+        credential: Option<String>,
     },
 }
 

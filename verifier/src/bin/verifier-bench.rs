@@ -1,9 +1,9 @@
 //! `verifier-bench`: the verifier layer's load harness. Prints each figure as `name: value`.
 //!
-//! A registry node and a department's issuer run in-process; the department is accredited
-//! for `OfficialRole` and issues one to a caller DID over its real issuance logic (a `kid`
-//! holder proof). An axum route `GET /datasets/{name}` sits behind the layer with the
-//! example gateway policy; audit records are written durably with group commit.
+//! A registry node runs in-process; a department accredited for `OfficialRole` has issued
+//! one to a caller DID (signed here with civitas-core, as the issuer does) and serves its
+//! status list. An axum route `GET /datasets/{name}` sits behind the layer with the example
+//! gateway policy; audit records are written durably with group commit.
 //!
 //! Two timed phases of pre-signed, unique requests (fresh nonces), warm caches, `--clients`
 //! concurrent callers of the router (in-process, no sockets):
@@ -33,7 +33,7 @@ use civitas_core::ledger::{
 use civitas_core::proof::PinnedKeys;
 use civitas_core::{httpsig, sdjwt};
 use clap::Parser;
-use serde_json::{Map, json};
+use serde_json::json;
 use tower::ServiceExt as _;
 use verifier::audit::AuditLog;
 use verifier::{Checker, Policy, Settings, VerifiedCaller, Verifier, VerifierLayer};
@@ -82,6 +82,72 @@ async fn main() -> anyhow::Result<()> {
     let result = run(&args, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A status list token of 2^17 entries, all valid, signed by the issuer key.
+fn status_token(key: &SecretKey, kid: &DidUrl, uri: &str) -> anyhow::Result<String> {
+    let list = civitas_core::status_list::StatusList::new(2, 1 << 17)?;
+    let iat = now_s();
+    let payload = json!({
+        "sub": uri,
+        "iat": iat,
+        "exp": iat + 3600,
+        "ttl": 1800,
+        "status_list": {"bits": 2, "lst": list.encode()},
+    });
+    let header = json!({
+        "alg": "EdDSA",
+        "typ": civitas_core::status_list::STATUS_LIST_TYP,
+        "kid": kid.to_string(),
+    });
+    Ok(civitas_core::jws::sign_compact(
+        &serde_json::from_value(header)?,
+        &serde_json::from_value(payload)?,
+        key,
+    )?)
+}
+
+/// An `OfficialRole` SD-JWT VC as the department's issuer makes one: the schema's
+/// `vct#integrity`, holder binding to `holder`, status, the non-public claims disclosable.
+fn official_role(
+    issuer: &Did,
+    kid: &DidUrl,
+    key: &SecretKey,
+    holder: &Did,
+    holder_key: &SecretKey,
+    status_uri: &str,
+) -> anyhow::Result<String> {
+    let schema = civitas_core::schema::CredentialSchema::parse(&std::fs::read(
+        schemas_dir().join("OfficialRole.schema.json"),
+    )?)?;
+    let iat = now_s();
+    let mut claims = sdjwt::SdValue::from_json(json!({
+        "iss": issuer.to_string(),
+        "sub": holder.to_string(),
+        "iat": iat,
+        "exp": iat + 86_400,
+        "vct": OFFICIAL,
+        "vct#integrity": schema.integrity(),
+        "cnf": {"jwk": holder_key.public_key().to_jwk()},
+        "status": {"status_list": {"idx": 4242, "uri": status_uri}},
+        "department": issuer.to_string(),
+        "name": "陈明",
+        "role": "data-officer",
+        "clearance": 4,
+        "jurisdiction": "310000",
+        "valid_from": "2026-01-01",
+        "valid_until": "2027-12-31",
+    }));
+    for claim in ["name", "role", "clearance", "jurisdiction"] {
+        claims.make_disclosable(claim)?;
+    }
+    let header = json!({"alg": "EdDSA", "typ": "dc+sd-jwt", "kid": kid.to_string()});
+    Ok(sdjwt::issue(
+        &serde_json::from_value(header)?,
+        &claims,
+        key,
+        &mut rand::rngs::OsRng,
+    )?)
 }
 
 fn schemas_dir() -> std::path::PathBuf {
@@ -155,9 +221,10 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let registry = client()?;
     registry.submit_operation(&root_op).await?;
 
-    // The department and its issuer, listening where its DID says.
-    let issuer_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let issuer_url = format!("http://{}", issuer_listener.local_addr()?);
+    // The department: its DID lists the issuer key and the status list's origin, served
+    // here (the issuer crate's own path is exercised by issuer-bench and the e2e tests).
+    let status_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let issuer_url = format!("http://{}", status_listener.local_addr()?);
     let issuer_key = SecretKey::generate();
     let issuer_public = issuer_key.public_key();
     let url_for_did = issuer_url.clone();
@@ -174,6 +241,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         });
     })
     .await?;
+    let kid = department.with_fragment("key-2");
     registry
         .submit_operation(&Signed::sign(
             TrustEntry {
@@ -189,60 +257,26 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
             &root_key,
         ))
         .await?;
-    let app = issuer::AppState::start(issuer::IssuerOptions {
-        store: issuer::store::Store::open(&dir.join("issuer"))?,
-        key: issuer_key,
-        did: department.clone(),
-        public_url: issuer_url.clone(),
-        registry: client()?,
-        schemas: issuer::schemas::Schemas::load_dir(&schemas_dir())?,
-        operators: vec![department.clone()],
-        status_interval: Duration::from_secs(3600),
-    })
-    .await?;
-    tokio::spawn(issuer::serve(
-        issuer_listener,
-        app.clone(),
-        std::future::pending(),
-    ));
+    let status_uri = format!("{issuer_url}/status/1");
+    let token = status_token(&issuer_key, &kid, &status_uri)?;
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/status/1", get(move || async move { token }));
+        let _ = axum::serve(status_listener, app).await;
+    });
+    // The issuer never back-dates: iat after the seal that shows the accreditation.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
 
-    // The caller, and its OfficialRole over the real issuance logic.
+    // The caller, and its OfficialRole (10 claims, three disclosed per request).
     let (caller, caller_kid, caller_key) = publish(&registry, |_| {}).await?;
-    let mut claims: Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(
-        schemas_dir().join("examples/OfficialRole.json"),
-    )?)?;
-    claims.insert("department".to_owned(), json!(department.to_string()));
-    claims.insert("clearance".to_owned(), json!(4));
-    let offer = issuer::admin::make_offer(
-        &app,
+    let credential = official_role(
         &department,
-        issuer::admin::OfferRequest {
-            credential_type: "OfficialRole".to_owned(),
-            claims,
-            holder: Some(caller.to_string()),
-            valid_for_s: None,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (token, _) = issuer::oid4vci::redeem(&app, &offer.pre_authorized_code, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
-    let nonce = app
-        .ephemeral
-        .issue_nonce(issuer::now_ms())
-        .context("no nonce")?;
-    let header: Map<String, serde_json::Value> = serde_json::from_value(json!({
-        "alg": "EdDSA", "typ": "openid4vci-proof+jwt", "kid": caller_kid.to_string(),
-    }))?;
-    let payload: Map<String, serde_json::Value> = serde_json::from_value(json!({
-        "aud": issuer_url, "iat": now_s(), "nonce": nonce,
-    }))?;
-    let proof = civitas_core::jws::sign_compact(&header, &payload, &caller_key)?;
-    let issued = issuer::issue::issue(&app, &token, "OfficialRole", &[proof], now_s())
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
-    let credential = sdjwt::SdJwt::parse(issued.first().context("no credential")?)?;
+        &kid,
+        &issuer_key,
+        &caller,
+        &caller_key,
+        &status_uri,
+    )?;
+    let credential = sdjwt::SdJwt::parse(&credential)?;
     let presentation = sdjwt::present(&credential, &DISCLOSE)?;
 
     // The protected route.

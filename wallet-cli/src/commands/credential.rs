@@ -36,7 +36,9 @@ pub(crate) async fn run(
             holder,
             valid_for,
             signer,
+            credential,
         } => {
+            let signer = Signer::new(signer.as_deref(), credential.as_deref());
             offer(
                 ctx,
                 &issuer,
@@ -44,7 +46,7 @@ pub(crate) async fn run(
                 &claims,
                 holder.as_deref(),
                 valid_for,
-                signer.as_deref(),
+                &signer,
             )
             .await
         }
@@ -77,13 +79,15 @@ pub(crate) async fn run(
             suspend,
             reinstate,
             signer,
+            credential,
         } => {
             let status = match (suspend, reinstate) {
                 (true, _) => "suspended",
                 (_, true) => "valid",
                 _ => "revoked",
             };
-            revoke(ctx, &issuer, &id, status, signer.as_deref()).await
+            let signer = Signer::new(signer.as_deref(), credential.as_deref());
+            revoke(ctx, &issuer, &id, status, &signer).await
         }
     }
 }
@@ -118,14 +122,45 @@ pub(crate) fn load_schemas(dir: &Path) -> anyhow::Result<SchemaSet> {
     SchemaSet::from_files(files).with_context(|| format!("loading schemas from {}", dir.display()))
 }
 
-/// Signs and sends a JSON request to an admin route as the wallet's DID `signer`.
+/// Who signs an admin request.
+enum Signer<'a> {
+    /// An operator DID of this wallet (the default DID when `None`).
+    Did(Option<&'a str>),
+    /// The holder of this `OfficialRole`, presenting its role.
+    Credential(&'a str),
+}
+
+impl<'a> Signer<'a> {
+    fn new(did: Option<&'a str>, credential: Option<&'a str>) -> Self {
+        match credential {
+            Some(id) => Self::Credential(id),
+            None => Self::Did(did),
+        }
+    }
+}
+
+/// Signs and sends a JSON request to an admin route as `signer`.
 async fn signed_request(
     ctx: &Ctx<'_>,
     wallet: &mut Wallet,
-    signer: Option<&str>,
+    signer: &Signer<'_>,
     url: &str,
     body: &Value,
 ) -> anyhow::Result<Value> {
+    let signer = match signer {
+        Signer::Did(did) => *did,
+        Signer::Credential(id) => {
+            let (key_id, key, presentation) = super::request::presenting(wallet, id, &["role"])?;
+            return send_signed(
+                url,
+                body,
+                &key_id,
+                &key,
+                &[(httpsig::PRESENTATION_HEADER, &presentation)],
+            )
+            .await;
+        }
+    };
     let held = wallet.secrets.pick(signer)?.clone();
     let did: Did = held
         .did
@@ -139,7 +174,7 @@ async fn signed_request(
         &version.verified.document,
         Relationship::Authentication,
     )?;
-    send_signed(url, body, &key_id, &key).await
+    send_signed(url, body, &key_id, &key, &[]).await
 }
 
 async fn send_signed(
@@ -147,9 +182,11 @@ async fn send_signed(
     body: &Value,
     key_id: &DidUrl,
     key: &SecretKey,
+    extra: &[(&str, &str)],
 ) -> anyhow::Result<Value> {
     let bytes = serde_json::to_vec(body).context("encoding the request")?;
-    let fields = [("content-type", "application/json")];
+    let mut fields = vec![("content-type", "application/json")];
+    fields.extend_from_slice(extra);
     let nonce = httpsig::generate_nonce();
     let created = chrono::Utc::now().timestamp();
     let signed = httpsig::sign_request(
@@ -212,7 +249,7 @@ async fn offer(
     claims: &Path,
     holder: Option<&str>,
     valid_for: Option<std::time::Duration>,
-    signer: Option<&str>,
+    signer: &Signer<'_>,
 ) -> anyhow::Result<ExitStatus> {
     let mut wallet = ctx.open_wallet()?;
     let text = std::fs::read(claims)
@@ -247,7 +284,7 @@ async fn revoke(
     issuer: &str,
     id: &str,
     status: &str,
-    signer: Option<&str>,
+    signer: &Signer<'_>,
 ) -> anyhow::Result<ExitStatus> {
     let mut wallet = ctx.open_wallet()?;
     let url = format!(

@@ -59,33 +59,8 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, args: RequestArgs) -> anyhow::Result<
     let mut wallet = ctx.open_wallet()?;
     let (key_id, key): (DidUrl, SecretKey) = match &args.credential {
         Some(id) => {
-            let credential = held(&wallet, id)?.clone();
-            let holder = wallet.secrets.pick(Some(&credential.holder))?.clone();
-            let sd_jwt =
-                SdJwt::parse(&credential.sd_jwt).context("the stored credential is damaged")?;
-            let paths: Vec<&str> = args
-                .disclose
-                .iter()
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                .collect();
-            let presentation =
-                sdjwt::present(&sd_jwt, &paths).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let cnf = sdjwt::cnf_key(sd_jwt.issuer_jwt().payload())
-                .map_err(|e| anyhow::anyhow!("the stored credential is damaged: {e}"))?;
-            let vm = holder
-                .vms
-                .iter()
-                .find(|vm| vm.key.key().is_ok_and(|k| k.public_key() == cnf))
-                .context(
-                    "this wallet no longer holds the key the credential is bound to (rotated away?)",
-                )?;
-            let did: Did = holder
-                .did
-                .parse()
-                .context("a DID in the wallet is malformed")?;
-            let key = vm.key.key()?;
-            let key_id = did.with_fragment(&vm.fragment);
+            let paths: Vec<&str> = args.disclose.iter().map(String::as_str).collect();
+            let (key_id, key, presentation) = presenting(&wallet, id, &paths)?;
             headers.push((httpsig::PRESENTATION_HEADER.to_owned(), presentation));
             (key_id, key)
         }
@@ -189,6 +164,38 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, args: RequestArgs) -> anyhow::Result<
     } else {
         ExitStatus::Success
     })
+}
+
+/// A presentation of the held credential `id` disclosing `disclose`, and the key (with its
+/// DID URL) it is bound to, which signs the request and so proves the binding.
+pub(crate) fn presenting(
+    wallet: &crate::store::Wallet,
+    id: &str,
+    disclose: &[&str],
+) -> anyhow::Result<(DidUrl, SecretKey, String)> {
+    let credential = held(wallet, id)?;
+    let holder = wallet.secrets.pick(Some(&credential.holder))?;
+    let sd_jwt = SdJwt::parse(&credential.sd_jwt).context("the stored credential is damaged")?;
+    let paths: Vec<&str> = disclose
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let presentation = sdjwt::present(&sd_jwt, &paths).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cnf = sdjwt::cnf_key(sd_jwt.issuer_jwt().payload())
+        .map_err(|e| anyhow::anyhow!("the stored credential is damaged: {e}"))?;
+    let vm = holder
+        .vms
+        .iter()
+        .find(|vm| vm.key.key().is_ok_and(|k| k.public_key() == cnf))
+        .context(
+            "this wallet no longer holds the key the credential is bound to (rotated away?)",
+        )?;
+    let did: Did = holder
+        .did
+        .parse()
+        .context("a DID in the wallet is malformed")?;
+    Ok((did.with_fragment(&vm.fragment), vm.key.key()?, presentation))
 }
 
 fn now_s() -> i64 {
