@@ -1061,6 +1061,54 @@ async fn the_warm_path_verifies_one_signature_per_request_and_two_with_a_kb_jwt(
         10,
         "two verifications per request with a KB-JWT"
     );
+
+    // The verification API: one presentation verified in full, and a tampered one refused.
+    let presentation = official
+        .run(&[
+            "credential",
+            "present",
+            &id,
+            "--disclose",
+            "role",
+            "--audience",
+            "https://a.example",
+            "--nonce",
+            "n-1",
+        ])
+        .await
+        .ok()
+        .json()["presentation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verify = |p: String| {
+        let url = g.url("/presentations/verify");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"presentation": p, "audience": "https://a.example", "nonce": "n-1"}))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = verify(presentation.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["claims"]["role"], "data-officer");
+    let (status, body) = verify(presentation.replacen("~", "~x", 1)).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:civitas:problem:"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

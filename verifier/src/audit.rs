@@ -618,3 +618,120 @@ pub async fn anchor_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> Did {
+        "did:civ:ajw3a3eajcu3tjwo4tjhffjexkgozuxi"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn draft(caller: &str, subject: Option<&str>, reason: Option<&str>) -> Draft {
+        Draft {
+            request_id: "r".to_owned(),
+            caller: Some(caller.to_owned()),
+            method: "GET".to_owned(),
+            path: "/datasets/x".to_owned(),
+            subject: subject.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+            ..Draft::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn records_chain_survive_a_restart_and_are_found_by_caller_and_subject() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        {
+            let log = AuditLog::open(dir.path(), service()).unwrap_or_else(|e| panic!("{e}"));
+            let mut tasks = Vec::new();
+            let log = Arc::new(log);
+            for i in 0..20 {
+                let log = Arc::clone(&log);
+                tasks.push(tokio::spawn(async move {
+                    let caller = if i % 2 == 0 { "did:civ:a" } else { "did:civ:b" };
+                    log.append(draft(caller, (i % 5 == 0).then_some("did:civ:s"), None))
+                        .await
+                }));
+            }
+            for t in tasks {
+                t.await
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            log.note_unverified(Some("did:civ:x#k"), "urn:civitas:problem:x", "GET", "/a");
+            log.note_unverified(Some("did:civ:x#k"), "urn:civitas:problem:x", "GET", "/a");
+            log.flush_unverified()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(log.len(), 21);
+        }
+        // Reopened: the chain is checked and the index rebuilt.
+        let log = AuditLog::open(dir.path(), service()).unwrap_or_else(|e| panic!("{e}"));
+        let mut prev = None;
+        for seq in 1..=21 {
+            let record = log.read(seq).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(record.seq, seq);
+            assert_eq!(record.prev, prev);
+            prev = Some(civitas_core::audit::record_hash(&record.to_bytes()));
+        }
+        let aggregate = log.read(21).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(aggregate.count, Some(2));
+        assert_eq!(aggregate.caller, None);
+        assert_eq!(aggregate.claimed_key_id.as_deref(), Some("did:civ:x#k"));
+        assert_eq!(aggregate.decision, Decision::Deny);
+        let by_a = log
+            .query(&Query {
+                caller: Some("did:civ:a".to_owned()),
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(by_a.len(), 10);
+        assert!(by_a.iter().all(|l| l.state == "pending"));
+        let about_s = log
+            .query(&Query {
+                subject: Some("did:civ:s".to_owned()),
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(about_s.len(), 4);
+        // A pending record has no proof yet.
+        assert!(log.proof(1).unwrap_or_else(|e| panic!("{e}")).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_record_is_found_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        {
+            let log = AuditLog::open(dir.path(), service()).unwrap_or_else(|e| panic!("{e}"));
+            for caller in ["did:civ:a", "did:civ:b", "did:civ:c"] {
+                log.append(draft(caller, None, None))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        // Rewrite the middle record's caller in place (same length), as an intruder would.
+        let path = std::fs::read_dir(dir.path().join("records"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.is_file() && std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+            .unwrap_or_else(|| panic!("no log file"));
+        let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let at = bytes
+            .windows(9)
+            .position(|w| w == b"did:civ:b")
+            .unwrap_or_else(|| panic!("record 2 not found"));
+        bytes[at + 8] = b'z';
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        // The frame checksum or the chain catches it: the store refuses to open.
+        match AuditLog::open(dir.path(), service()) {
+            Ok(log) => panic!("opened with {} records: {:?}", log.len(), log.read(2)),
+            Err(e) => assert!(e.to_string().contains("record"), "{e}"),
+        }
+    }
+}
