@@ -38,8 +38,6 @@ pub const BATCH_SIZE: usize = 5;
 #[derive(Debug, Default)]
 pub struct Ephemeral {
     nonces: Mutex<HashMap<String, u64>>,
-    /// Request nonces of signed admin requests seen, with their expiry.
-    pub(crate) request_nonces: Mutex<HashMap<(String, String), u64>>,
     /// Status lists known to have a published version.
     published: Mutex<std::collections::HashSet<ListId>>,
 }

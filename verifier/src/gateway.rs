@@ -659,11 +659,8 @@ async fn audit_api(State(gw): State<Gateway>, request: Request) -> Response {
         let Ok(seq) = seq.parse::<u64>() else {
             return Denial::new(problem::INVALID_QUERY, "expected a record number").into_response();
         };
-        let record = match audit.read(seq) {
-            Ok(r) => r,
-            Err(_) => {
-                return Denial::new(problem::NOT_FOUND, format!("no record {seq}")).into_response();
-            }
+        let Ok(record) = audit.read(seq) else {
+            return Denial::new(problem::NOT_FOUND, format!("no record {seq}")).into_response();
         };
         if !allowed(&record) {
             return Denial::new(

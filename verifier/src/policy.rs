@@ -423,7 +423,7 @@ fn build_route(file: RouteFile, schemas: &SchemaSet) -> Result<Route, PolicyErro
         let c: Constraint = text
             .parse()
             .map_err(|e| fail(format!("constraint {text:?}: {e}")))?;
-        if !file.disclose.iter().any(|d| *d == c.claim) {
+        if !file.disclose.contains(&c.claim) {
             return Err(fail(format!(
                 "constraint {text:?} is on {:?}, which the route does not require disclosed: add it to disclose",
                 c.claim

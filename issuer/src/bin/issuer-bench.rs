@@ -10,6 +10,8 @@
 //!
 //! - `credentials_per_s`: credentials issued per second.
 //! - `fsyncs`, `credentials_per_fsync`: from the store's log.
+//! - `cpu_us_per_credential`, `cpu_cores_used`: the process's CPU time (user + system) in
+//!   the timed phase, per credential and per second of it.
 //! - `sign_us`, `verify_us`: one Ed25519 signature and one strict verification, measured
 //!   single-threaded in the same run; `ratio_vs_sign_verify_limit` =
 //!   `credentials_per_s` × (`sign_us` + `verify_us`) / 10^6.
@@ -100,6 +102,18 @@ fn claims() -> Map<String, Value> {
 
 fn now_s() -> i64 {
     issuer::now_s()
+}
+
+/// CPU time this process has used (user + system), in seconds, where Linux reports it.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start with the state.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks as f64 / 100.0)
 }
 
 /// Median time of `f` over `n` runs, microseconds.
@@ -240,6 +254,10 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         schemas,
         operators: vec![department.clone()],
         status_interval: Duration::from_secs(3600),
+        audit: Arc::new(verifier::audit::AuditLog::open(
+            &dir.join("audit"),
+            department.clone(),
+        )?),
     })
     .await?;
 
@@ -291,6 +309,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
     let fsyncs_before = store.fsync_count();
+    let cpu_before = process_cpu_s();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -320,6 +339,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         task.await??;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(process_cpu_s()).map(|(a, b)| b - a);
     let issued = prepared.len();
     let fsyncs = store.fsync_count() - fsyncs_before;
     let per_s = issued as f64 / elapsed;
@@ -338,6 +358,12 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         "credentials_per_fsync: {:.1}",
         issued as f64 / fsyncs.max(1) as f64
     );
+    if let Some(cpu) = cpu {
+        // Whole-process CPU per credential: unlike the rate, it does not depend on how much
+        // of the machine other processes take.
+        println!("cpu_us_per_credential: {:.0}", cpu * 1e6 / issued as f64);
+        println!("cpu_cores_used: {:.2}", cpu / elapsed);
+    }
     println!("sign_us: {sign_us:.1}");
     println!("verify_us: {verify_us:.1}");
     println!("sign_verify_limit_per_s: {limit:.0}");
