@@ -124,6 +124,63 @@ impl AuditRecord {
     }
 }
 
+/// A record's canonical bytes cut around `prev` and `seq`, so that a store can serialize a
+/// record before it knows its place in the chain and fill that in cheaply while it holds
+/// the chain's lock.
+#[derive(Debug, Clone)]
+pub struct Unplaced {
+    before_prev: String,
+    before_seq: String,
+    after_seq: String,
+}
+
+/// The `prev` placeholder used while cutting (base64url never contains `~`).
+const PREV_MARK: &str = ",\"prev\":\"~\"";
+const SEQ_MARK: &str = ",\"seq\":0";
+
+impl Unplaced {
+    /// The canonical bytes of `record` as if it had `seq` and `prev`.
+    pub fn new(record: &AuditRecord) -> Self {
+        let mut copy = record.clone();
+        copy.prev = Some("~".to_owned());
+        copy.seq = 0;
+        let text = String::from_utf8(copy.to_bytes()).unwrap_or_default();
+        // In canonical JSON a member name appears with unescaped quotes only as a member:
+        // inside string values quotes are escaped. `prev` sorts after `path` and `seq` after
+        // `salt`, both always present, so each mark has a leading comma.
+        let (Some(p), Some(q)) = (text.find(PREV_MARK), text.find(SEQ_MARK)) else {
+            return Self {
+                before_prev: text,
+                before_seq: String::new(),
+                after_seq: String::new(),
+            };
+        };
+        Self {
+            before_prev: text[..p].to_owned(),
+            before_seq: text[p + PREV_MARK.len()..q].to_owned(),
+            after_seq: text[q + SEQ_MARK.len()..].to_owned(),
+        }
+    }
+
+    /// The canonical bytes with `seq` and `prev` (a record hash, base64url) filled in.
+    pub fn place(&self, seq: u64, prev: Option<&str>) -> Vec<u8> {
+        let mut out = String::with_capacity(
+            self.before_prev.len() + self.before_seq.len() + self.after_seq.len() + 80,
+        );
+        out.push_str(&self.before_prev);
+        if let Some(prev) = prev {
+            out.push_str(",\"prev\":\"");
+            out.push_str(prev);
+            out.push('"');
+        }
+        out.push_str(&self.before_seq);
+        out.push_str(",\"seq\":");
+        out.push_str(&seq.to_string());
+        out.push_str(&self.after_seq);
+        out.into_bytes()
+    }
+}
+
 /// The chain hash of record bytes: base64url of SHA-256.
 pub fn record_hash(bytes: &[u8]) -> String {
     encoding::b64url(&encoding::sha256(bytes))
@@ -312,13 +369,38 @@ mod tests {
         let bytes = r.to_bytes();
         assert_eq!(AuditRecord::from_bytes(&bytes), Ok(r));
         let text = String::from_utf8(bytes).unwrap_or_default();
-        assert!(text.starts_with("{\"decision\":\"allow\""), "{text}");
+        assert!(
+            text.starts_with("{\"caller\":\"did:civ:abc\",\"decision\":\"allow\""),
+            "{text}"
+        );
         // Not canonical: refused.
         let spaced = text.replacen(':', ": ", 1);
         assert!(AuditRecord::from_bytes(spaced.as_bytes()).is_err());
         // Unknown member: refused.
         let extra = text.replacen('{', "{\"x\":1,", 1);
         assert!(AuditRecord::from_bytes(extra.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn placing_an_unplaced_record_gives_its_canonical_bytes() {
+        let mut r = record(1, None);
+        // Values that look like the marks must not confuse the cut.
+        r.path = r#"/x,"prev":"~","seq":0"#.to_owned();
+        r.request_id = "\"seq\":0".to_owned();
+        let unplaced = Unplaced::new(&r);
+        for (seq, prev) in [
+            (1, None),
+            (2, Some("abc")),
+            (9_007_199_254_740_991, Some("z-_")),
+        ] {
+            let mut placed = r.clone();
+            placed.seq = seq;
+            placed.prev = prev.map(str::to_owned);
+            assert_eq!(
+                String::from_utf8(unplaced.place(seq, prev)),
+                String::from_utf8(placed.to_bytes())
+            );
+        }
     }
 
     #[test]

@@ -400,9 +400,19 @@ pub fn check_constraints(
     constraints: &[Constraint],
     claims: &Map<String, Value>,
 ) -> Result<(), CredentialError> {
-    let claims = Value::Object(claims.clone());
+    if constraints.is_empty() {
+        return Ok(());
+    }
+    check_constraints_on(constraints, &Value::Object(claims.clone()))
+}
+
+/// [`check_constraints`] over claims already held as a JSON object value.
+pub fn check_constraints_on(
+    constraints: &[Constraint],
+    claims: &Value,
+) -> Result<(), CredentialError> {
     for c in constraints {
-        if c.evaluate(&claims) == Outcome::Violated {
+        if c.evaluate(claims) == Outcome::Violated {
             return Err(CredentialError::Constraint(c.to_string()));
         }
     }

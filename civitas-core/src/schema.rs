@@ -564,6 +564,8 @@ pub struct CredentialSchema {
     claims: Vec<ClaimInfo>,
     document: Value,
     bytes: Vec<u8>,
+    /// `sha256-<base64>` of `bytes`, computed once: verifiers compare it on every request.
+    integrity: String,
 }
 
 impl CredentialSchema {
@@ -638,6 +640,7 @@ impl CredentialSchema {
             claims: Vec::new(),
             document: Value::Null,
             bytes: bytes.to_vec(),
+            integrity: format!("sha256-{}", encoding::b64(&encoding::sha256(bytes))),
         };
         schema.check_birth_date_links()?;
         schema.derived = schema.derived_claims(top.get("x-derived"))?;
@@ -699,7 +702,7 @@ impl CredentialSchema {
     /// The Subresource Integrity value of the document bytes, `sha256-<base64>`: what a
     /// credential's `vct#integrity` carries.
     pub fn integrity(&self) -> String {
-        format!("sha256-{}", encoding::b64(&encoding::sha256(&self.bytes)))
+        self.integrity.clone()
     }
 
     /// Checks a `vct#integrity` value against the document bytes. Only a single
@@ -708,12 +711,11 @@ impl CredentialSchema {
         let malformed = || IntegrityError::Malformed(sri.chars().take(100).collect());
         let digest = sri.strip_prefix("sha256-").ok_or_else(malformed)?;
         encoding::b64_hash(digest).map_err(|_| malformed())?;
-        let expected = self.integrity();
-        if sri == expected {
+        if sri == self.integrity {
             Ok(())
         } else {
             Err(IntegrityError::Mismatch {
-                expected,
+                expected: self.integrity.clone(),
                 found: sri.to_owned(),
             })
         }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::Path;
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -11,6 +12,9 @@ use crate::log::{self, Log, LogReader, Records};
 
 /// Appends waiting for the writer thread, counted in calls; more wait in `append` itself.
 const QUEUE_DEPTH: usize = 1024;
+
+/// How long a lingering writer sleeps between looks at its queue.
+const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// Soft limit on the bytes one group write carries. A request that would cross it waits for
 /// the next group; a single larger batch is written alone.
@@ -73,11 +77,19 @@ impl Request {
 impl GroupCommitLog {
     /// Moves `log` onto a new writer thread named `civitas-log-writer`.
     pub fn new(log: Log) -> Result<Self, StoreError> {
+        Self::with_linger(log, Duration::ZERO)
+    }
+
+    /// Like [`new`](Self::new), but once an append arrives the writer keeps gathering for up
+    /// to `linger` before it writes and syncs. A log whose appends each wait for their own
+    /// durability under steady load (an audit trail: one record per request) trades that
+    /// much latency for fewer fdatasyncs, each of which costs CPU time as well as disk time.
+    pub fn with_linger(log: Log, linger: Duration) -> Result<Self, StoreError> {
         let reader = log.reader();
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
         let writer = thread::Builder::new()
             .name("civitas-log-writer".to_owned())
-            .spawn(move || run(log, queue))
+            .spawn(move || run(log, queue, linger))
             .map_err(|e| StoreError::io("starting the writer thread for", reader.path(), e))?;
         Ok(Self {
             requests: Some(requests),
@@ -102,6 +114,20 @@ impl GroupCommitLog {
             return Ok(self.len());
         }
         self.enqueue(records).await?.durable().await
+    }
+
+    /// Queues `records` as one atomic batch if the queue has room, without waiting: for a
+    /// caller that queues under a lock of its own and must not hold it across an await.
+    /// `Ok(None)` means the queue is full and nothing was queued.
+    pub fn try_enqueue(&self, records: Vec<Vec<u8>>) -> Result<Option<Queued>, StoreError> {
+        log::check_batch(&records)?;
+        let requests = self.requests.as_ref().ok_or(StoreError::WriterStopped)?;
+        let (reply, answer) = oneshot::channel();
+        match requests.try_send(Request { records, reply }) {
+            Ok(()) => Ok(Some(Queued { answer })),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(None),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::WriterStopped),
+        }
     }
 
     /// Queues `records` as one atomic batch and returns once it is queued, without waiting
@@ -198,13 +224,23 @@ impl fmt::Debug for GroupCommitLog {
 }
 
 /// The writer thread: one group per loop, until every sender is gone.
-fn run(mut log: Log, mut queue: mpsc::Receiver<Request>) {
+fn run(mut log: Log, mut queue: mpsc::Receiver<Request>, linger: Duration) {
     let mut carried: Option<Request> = None;
     while let Some(first) = carried.take().or_else(|| queue.blocking_recv()) {
         let mut bytes = first.bytes();
         let mut group = vec![first];
+        let deadline = Instant::now() + linger;
         while bytes < GROUP_BYTES {
-            let Ok(request) = queue.try_recv() else { break };
+            let request = match queue.try_recv() {
+                Ok(request) => request,
+                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                    thread::sleep(
+                        LINGER_STEP.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    continue;
+                }
+                Err(_) => break,
+            };
             if bytes + request.bytes() > GROUP_BYTES {
                 carried = Some(request);
                 break;

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use civitas_client::RegistryClient;
 use civitas_core::api::SubmitReceipt;
 use civitas_core::audit::{
-    AuditRecord, BatchProof, Decision, RECORD_TYPE, RecordProof, STREAM_NAME, batch_commitment,
+    AuditRecord, BatchProof, Decision, RECORD_TYPE, RecordProof, STREAM_NAME, Unplaced,
+    batch_commitment,
 };
 use civitas_core::did::{Did, DidUrl};
 use civitas_core::encoding;
@@ -32,6 +33,9 @@ use serde::{Deserialize, Serialize};
 
 /// Most distinct unverified-denial aggregates written per round; the rest are counted in one.
 pub const MAX_AGGREGATES: usize = 256;
+/// How long the record writer gathers records before each fdatasync: one record per
+/// request, each waited for, would otherwise mean an fdatasync every few records.
+const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 /// Longest path kept in a record.
 const MAX_PATH_CHARS: usize = 512;
 
@@ -135,7 +139,7 @@ pub struct AuditLog {
     records: GroupCommitLog,
     batches: Mutex<Log>,
     batch_list: Mutex<Vec<Batch>>,
-    tip: tokio::sync::Mutex<Tip>,
+    tip: Mutex<Tip>,
     index: Mutex<Index>,
     unverified: Mutex<BTreeMap<AggregateKey, u64>>,
     service: Did,
@@ -220,10 +224,10 @@ impl AuditLog {
             }
         }
         Ok(Self {
-            records: GroupCommitLog::new(records)?,
+            records: GroupCommitLog::with_linger(records, RECORD_LINGER)?,
             batches: Mutex::new(batches),
             batch_list: Mutex::new(batch_list),
-            tip: tokio::sync::Mutex::new(Tip {
+            tip: Mutex::new(Tip {
                 next_seq: seq + 1,
                 head,
             }),
@@ -296,16 +300,29 @@ impl AuditLog {
             decision,
             reason: draft.reason,
         };
-        let queued = {
-            let mut tip = self.tip.lock().await;
-            record.seq = tip.next_seq;
-            record.prev = tip.head.map(|h| encoding::b64url(&h));
-            let bytes = record.to_bytes();
-            let hash = encoding::sha256(&bytes);
-            let queued = self.records.enqueue(vec![bytes]).await?;
-            tip.next_seq += 1;
-            tip.head = Some(hash);
-            queued
+        // Serialized before the chain's lock is taken; under it only seq and prev go in.
+        let unplaced = Unplaced::new(&record);
+        let queued = loop {
+            let attempt = {
+                let mut tip = self.tip.lock().unwrap_or_else(|e| e.into_inner());
+                let seq = tip.next_seq;
+                let prev = tip.head.map(|h| encoding::b64url(&h));
+                let bytes = unplaced.place(seq, prev.as_deref());
+                let hash = encoding::sha256(&bytes);
+                let queued = self.records.try_enqueue(vec![bytes])?;
+                if queued.is_some() {
+                    tip.next_seq += 1;
+                    tip.head = Some(hash);
+                    record.seq = seq;
+                    record.prev = prev;
+                }
+                queued
+            };
+            match attempt {
+                Some(queued) => break queued,
+                // The writer's queue is full: let it drain, then take a place again.
+                None => tokio::time::sleep(std::time::Duration::from_micros(200)).await,
+            }
         };
         let index = queued.durable().await?;
         if index + 1 != record.seq {
@@ -539,7 +556,7 @@ impl AuditLog {
         };
         // Records queued but not yet durable are left for the next batch.
         let last = {
-            let tip = self.tip.lock().await;
+            let tip = self.tip.lock().unwrap_or_else(|e| e.into_inner());
             tip.next_seq - 1
         }
         .min(self.records.len());

@@ -70,9 +70,9 @@ impl Settings {
 }
 
 /// A resolved caller DID document (or why it is unusable).
-type CallerEntry = Arc<Result<DidDocument, Denial>>;
+type CallerEntry = Result<Arc<DidDocument>, Denial>;
 /// The issuer-side verdict on a credential (by credential id).
-type IssuerEntry = Arc<Result<IssuerVerdict, Denial>>;
+type IssuerEntry = Result<Arc<IssuerVerdict>, Denial>;
 
 /// What the ledger says about a credential's issuer, verified once per credential.
 #[derive(Debug, Clone)]
@@ -86,21 +86,21 @@ struct ResultExpiry {
     ok: Duration,
 }
 
-impl<K, T> Expiry<K, Arc<Result<T, Denial>>> for ResultExpiry {
+impl<K, T> Expiry<K, Result<T, Denial>> for ResultExpiry {
     fn expire_after_create(
         &self,
         _key: &K,
-        value: &Arc<Result<T, Denial>>,
+        value: &Result<T, Denial>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(match value.as_ref() {
+        Some(match value {
             Ok(_) => self.ok,
             Err(_) => self.ok.min(NEGATIVE_TTL),
         })
     }
 }
 
-fn cache<K, T>(ttl: Duration) -> moka::future::Cache<K, Arc<Result<T, Denial>>>
+fn cache<K, T>(ttl: Duration) -> moka::future::Cache<K, Result<Arc<T>, Denial>>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     T: Send + Sync + 'static,
@@ -119,6 +119,8 @@ struct Parsed {
     unverified: Unverified,
     id: String,
     sd_hash: String,
+    /// The claims as one JSON value, for constraints.
+    claims: Value,
 }
 
 /// A presentation of this request: the cached part and its own KB-JWT, if any.
@@ -134,11 +136,8 @@ impl Presented {
     }
 }
 
-/// A cached, verified status list.
-#[derive(Debug)]
-struct StatusEntry {
-    token: Result<OpenedToken, Denial>,
-}
+/// A cached, verified status list (or why it could not be had).
+type StatusEntry = Result<Arc<OpenedToken>, Denial>;
 
 /// Everything a check learned, for the audit record (also of a denial).
 #[derive(Debug, Default, Clone)]
@@ -175,7 +174,7 @@ pub struct Checker {
     replay: ReplayCache,
     callers: moka::future::Cache<Did, CallerEntry>,
     issuers: moka::future::Cache<String, IssuerEntry>,
-    statuses: moka::future::Cache<String, Arc<StatusEntry>>,
+    statuses: moka::future::Cache<String, StatusEntry>,
     parsed: moka::sync::Cache<[u8; 32], Arc<Parsed>>,
 }
 
@@ -525,6 +524,7 @@ impl Checker {
                 let parsed = Arc::new(Parsed {
                     id: unverified.id(),
                     sd_hash: unverified.sd_jwt().sd_hash(),
+                    claims: Value::Object(unverified.processed().claims().clone()),
                     unverified,
                 });
                 self.parsed.insert(key, Arc::clone(&parsed));
@@ -560,8 +560,9 @@ impl Checker {
         }
         let verdict = self.issuer_verdict(parsed).await?;
         let claims = unverified.processed().claims();
-        credential::check_constraints(&verdict.constraints, claims).map_err(|e| cred(&e))?;
-        let token = self.status(&verdict.document, r).await?;
+        credential::check_constraints_on(&verdict.constraints, &parsed.claims)
+            .map_err(|e| cred(&e))?;
+        let token = self.status(&verdict, r).await?;
         // A list reused from the cache is at most max_status_age old; with 0 it was fetched
         // for this request, and its own exp bounds it.
         let max_age = match self.settings.max_status_age.as_secs() {
@@ -584,8 +585,7 @@ impl Checker {
                 ));
             }
         }
-        let value = Value::Object(claims.clone());
-        if let Some(c) = route.broken_constraint(&value) {
+        if let Some(c) = route.broken_constraint(&parsed.claims) {
             return Err(Denial::new(
                 problem::POLICY_CONSTRAINT,
                 format!("{} requires {c}", route.name()),
@@ -622,75 +622,88 @@ impl Checker {
     }
 
     /// The caller's current DID document (cached, failures briefly).
-    async fn caller(&self, did: &Did) -> Result<DidDocument, Denial> {
+    async fn caller(&self, did: &Did) -> CallerEntry {
+        if let Some(hit) = self.callers.get(did).await {
+            return hit;
+        }
         let load = resolve_caller(Arc::clone(&self.registry), did.clone());
-        let entry = if self.settings.max_registry_age.is_zero() {
+        if self.settings.max_registry_age.is_zero() {
             load.await
         } else {
             self.callers.get_with(did.clone(), load).await
-        };
-        entry.as_ref().clone()
+        }
     }
 
     /// The issuer side of a credential (cached per credential, failures briefly).
-    async fn issuer_verdict(&self, parsed: &Arc<Parsed>) -> Result<IssuerVerdict, Denial> {
+    async fn issuer_verdict(&self, parsed: &Arc<Parsed>) -> IssuerEntry {
+        if let Some(hit) = self.issuers.get(&parsed.id).await {
+            return hit;
+        }
         let registry = Arc::clone(&self.registry);
         let copy = Arc::clone(parsed);
         let load = async move {
-            Arc::new(
-                civitas_client::credential::check_issuer(&registry, &copy.unverified)
-                    .await
-                    .map(
-                        |IssuerStanding {
-                             constraints,
-                             document,
-                         }| IssuerVerdict {
+            civitas_client::credential::check_issuer(&registry, &copy.unverified)
+                .await
+                .map(
+                    |IssuerStanding {
+                         constraints,
+                         document,
+                     }| {
+                        Arc::new(IssuerVerdict {
                             constraints,
                             document,
-                        },
-                    )
-                    .map_err(|e| cred(&e)),
-            )
+                        })
+                    },
+                )
+                .map_err(|e| cred(&e))
         };
-        let entry = if self.settings.max_registry_age.is_zero() {
+        if self.settings.max_registry_age.is_zero() {
             load.await
         } else {
             self.issuers.get_with(parsed.id.clone(), load).await
-        };
-        entry.as_ref().clone()
+        }
     }
 
     /// The status list the credential points at (cached for `max_status_age`).
     async fn status(
         &self,
-        document: &DidDocument,
+        verdict: &Arc<IssuerVerdict>,
         r: &credential::Registered,
-    ) -> Result<OpenedToken, Denial> {
+    ) -> StatusEntry {
         let max_age = self.settings.max_status_age.as_secs();
+        if max_age > 0
+            && let Some(hit) = self.statuses.get(&r.status.uri).await
+        {
+            return hit;
+        }
         // Fetched afresh (no-cache) when lists may not be reused; exp still applies.
         let fetch_age = if max_age == 0 { 0 } else { u64::from(u32::MAX) };
         let http = self.http.clone();
-        let document = document.clone();
+        let verdict = Arc::clone(verdict);
         let iss = r.iss.clone();
         let uri = r.status.uri.clone();
         let load = async move {
-            let token =
-                civitas_client::credential::fetch_status(&http, &document, &iss, &uri, fetch_age)
-                    .await
-                    .map_err(|e| cred(&e));
-            Arc::new(StatusEntry { token })
+            civitas_client::credential::fetch_status(
+                &http,
+                &verdict.document,
+                &iss,
+                &uri,
+                fetch_age,
+            )
+            .await
+            .map(Arc::new)
+            .map_err(|e| cred(&e))
         };
-        let entry = if max_age == 0 {
+        if max_age == 0 {
             load.await
         } else {
             let entry = self.statuses.get_with(r.status.uri.clone(), load).await;
-            if entry.token.is_err() {
+            if entry.is_err() {
                 // A failed fetch is not kept: the next request tries again.
                 self.statuses.invalidate(&r.status.uri).await;
             }
             entry
-        };
-        entry.token.clone()
+        }
     }
 }
 
@@ -711,7 +724,7 @@ fn disclosed_claims(
 }
 
 async fn resolve_caller(registry: Arc<RegistryClient>, did: Did) -> CallerEntry {
-    let outcome = match registry.resolve(&did, &Version::Current).await {
+    match registry.resolve(&did, &Version::Current).await {
         Ok(resolved) => {
             if resolved
                 .ledger
@@ -723,7 +736,7 @@ async fn resolve_caller(registry: Arc<RegistryClient>, did: Did) -> CallerEntry 
                     format!("{did} is deactivated"),
                 ))
             } else {
-                Ok(resolved.document)
+                Ok(Arc::new(resolved.document))
             }
         }
         Err(ClientError::Resolution(p)) | Err(ClientError::Rejected(p))
@@ -753,8 +766,7 @@ async fn resolve_caller(registry: Arc<RegistryClient>, did: Did) -> CallerEntry 
                 "the registry could not be asked about the caller; try again",
             ))
         }
-    };
-    Arc::new(outcome)
+    }
 }
 
 /// Re-exported for the layer: the caller's DID URL type.
