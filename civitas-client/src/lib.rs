@@ -17,6 +17,7 @@
 //! ```
 
 pub mod credential;
+pub mod service;
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -119,25 +119,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ledger,
         limits: Limits::new(args.rate_limit),
     };
-    crate::serve(listener, state, shutdown_signal())
+    crate::serve(listener, state, civitas_client::service::shutdown_signal())
         .await
         .context("serving HTTP")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

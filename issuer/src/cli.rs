@@ -2,13 +2,12 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use civitas_client::RegistryClient;
 use civitas_core::did::Did;
-use civitas_core::note::NoteVerifier;
 use civitas_core::proof::PinnedKeys;
 use clap::{Parser, Subcommand};
 
@@ -18,8 +17,6 @@ use crate::{AppState, IssuerOptions};
 
 /// Environment variable for `--data-dir`.
 pub const ENV_DATA_DIR: &str = "ISSUER_DATA_DIR";
-/// The file holding the registry's pinned note key.
-const LOG_KEY_FILE: &str = "registry-log.key";
 
 /// A Civitas credential issuer.
 #[derive(Debug, Parser)]
@@ -93,39 +90,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn pinned_log_key(
-    data_dir: &Path,
-    registry: &str,
-    given: Option<&str>,
-) -> anyhow::Result<NoteVerifier> {
-    let path = data_dir.join(LOG_KEY_FILE);
-    if let Some(text) = given {
-        let key: NoteVerifier = text
-            .parse()
-            .context("--log-key is not a note verifier key")?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        return Ok(key);
-    }
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        return text
-            .trim()
-            .parse()
-            .with_context(|| format!("{} is damaged", path.display()));
-    }
-    let key = civitas_client::fetch_log_key(registry).await?;
-    std::fs::write(&path, key.to_string())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tracing::warn!(%key, "pinned the registry's log key on first contact");
-    Ok(key)
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let key = crate::keys::load(&args.data_dir)?;
     let schemas = Schemas::load_dir(&args.schemas)
         .with_context(|| format!("loading schemas from {}", args.schemas.display()))?;
-    let log_key = pinned_log_key(&args.data_dir, &args.registry, args.log_key.as_deref()).await?;
+    let log_key = civitas_client::service::pinned_log_key(
+        &args.data_dir,
+        &args.registry,
+        args.log_key.as_deref(),
+    )
+    .await?;
     let registry = RegistryClient::new(
         &args.registry,
         PinnedKeys {
@@ -161,25 +135,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stdout.flush().context("writing to stdout")?;
     }
     tracing::info!(%addr, did = %state.did, "issuer started");
-    crate::serve(listener, state, shutdown_signal())
+    crate::serve(listener, state, civitas_client::service::shutdown_signal())
         .await
         .context("serving HTTP")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

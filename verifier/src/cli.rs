@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use civitas_client::RegistryClient;
-use civitas_core::note::NoteVerifier;
 use civitas_core::proof::PinnedKeys;
 use civitas_core::schema::SchemaSet;
 use clap::{Parser, Subcommand};
@@ -17,9 +16,6 @@ use crate::audit::AuditLog;
 use crate::check::Settings;
 use crate::gateway::{Gateway, GatewayOptions, Identity};
 use crate::policy::Policy;
-
-/// The file holding the registry's pinned note key.
-const LOG_KEY_FILE: &str = "registry-log.key";
 
 /// The Civitas verifier: a data gateway that admits only signed, credential-backed,
 /// policy-compliant requests and keeps an anchored audit trail.
@@ -84,34 +80,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn pinned_log_key(
-    data_dir: &Path,
-    registry: &str,
-    given: Option<&str>,
-) -> anyhow::Result<NoteVerifier> {
-    let path = data_dir.join(LOG_KEY_FILE);
-    if let Some(text) = given {
-        let key: NoteVerifier = text
-            .parse()
-            .context("--log-key is not a note verifier key")?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        return Ok(key);
-    }
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        return text
-            .trim()
-            .parse()
-            .with_context(|| format!("{} is damaged", path.display()));
-    }
-    let key = civitas_client::fetch_log_key(registry).await?;
-    std::fs::write(&path, key.to_string())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tracing::warn!(%key, "pinned the registry's log key on first contact");
-    Ok(key)
-}
-
 /// Loads every `*.schema.json` in `dir`.
 pub fn load_schemas(dir: &Path) -> anyhow::Result<SchemaSet> {
     let mut files = Vec::new();
@@ -144,7 +112,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("in {}", args.policy.display()))?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let log_key = pinned_log_key(&args.data_dir, &args.registry, args.log_key.as_deref()).await?;
+    let log_key = civitas_client::service::pinned_log_key(
+        &args.data_dir,
+        &args.registry,
+        args.log_key.as_deref(),
+    )
+    .await?;
     let registry = Arc::new(RegistryClient::new(
         &args.registry,
         PinnedKeys {
@@ -191,26 +164,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .router()
             .into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(civitas_client::service::shutdown_signal())
     .await;
     anchoring.abort();
     result.context("serving HTTP")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -14,7 +14,7 @@ use civitas_core::document::Relationship;
 use civitas_core::httpsig;
 use civitas_core::keys::SecretKey;
 use civitas_core::schema::SchemaSet;
-use civitas_core::sdjwt::{self, SdJwt};
+use civitas_core::sdjwt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -675,25 +675,8 @@ fn present(
     nonce: &str,
 ) -> anyhow::Result<ExitStatus> {
     let wallet = ctx.open_wallet()?;
-    let credential = held(&wallet, id)?;
-    let holder = wallet.secrets.pick(Some(&credential.holder))?;
-    let sd_jwt = SdJwt::parse(&credential.sd_jwt).context("the stored credential is damaged")?;
-    let paths: Vec<&str> = disclose
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let presentation = sdjwt::present(&sd_jwt, &paths).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cnf = sdjwt::cnf_key(sd_jwt.issuer_jwt().payload())
-        .map_err(|e| anyhow::anyhow!("the stored credential is damaged: {e}"))?;
-    let key = holder
-        .vms
-        .iter()
-        .filter_map(|vm| vm.key.key().ok())
-        .find(|k| k.public_key() == cnf)
-        .context(
-            "this wallet no longer holds the key the credential is bound to (rotated away?)",
-        )?;
+    let paths: Vec<&str> = disclose.iter().map(String::as_str).collect();
+    let (_, key, presentation) = super::request::presenting(&wallet, id, &paths)?;
     let kb = sdjwt::create_kb_jwt(&presentation, audience, nonce, now_s(), &key)
         .map_err(|e| anyhow::anyhow!("making the key-binding jwt: {e}"))?;
     let out = format!("{presentation}{kb}");
