@@ -339,26 +339,31 @@ impl RegistryClient {
 
     /// The registry's current checkpoint, checked and accepted.
     pub async fn checkpoint(&self) -> Result<Checkpoint, ClientError> {
+        self.current_checkpoint()
+            .await
+            .map(|(checkpoint, _)| checkpoint)
+    }
+
+    /// The current checkpoint, checked and accepted, with its signed text.
+    async fn current_checkpoint(&self) -> Result<(Checkpoint, String), ClientError> {
         let url = self.url("/checkpoint");
+        let transport = |e: reqwest::Error| ClientError::Transport {
+            url: url.clone(),
+            detail: e.to_string(),
+        };
         let text = self
             .http
             .get(&url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| ClientError::Transport {
-                url: url.clone(),
-                detail: e.to_string(),
-            })?
+            .map_err(transport)?
             .text()
             .await
-            .map_err(|e| ClientError::Transport {
-                url: url.clone(),
-                detail: e.to_string(),
-            })?;
+            .map_err(transport)?;
         let checkpoint = proof::open_checkpoint(&text, &self.pins)?;
         self.accept(checkpoint.clone(), &text).await?;
-        Ok(checkpoint)
+        Ok((checkpoint, text))
     }
 
     /// A receipt for the entry `bytes` at log `index`, as `submit` would have returned it:
@@ -369,23 +374,7 @@ impl RegistryClient {
         index: u64,
         bytes: &[u8],
     ) -> Result<SubmitReceipt, ClientError> {
-        let url = self.url("/checkpoint");
-        let transport = |detail: String| ClientError::Transport {
-            url: url.clone(),
-            detail,
-        };
-        let text = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| transport(e.to_string()))?
-            .text()
-            .await
-            .map_err(|e| transport(e.to_string()))?;
-        let checkpoint = proof::open_checkpoint(&text, &self.pins)?;
-        self.accept(checkpoint.clone(), &text).await?;
+        let (checkpoint, text) = self.current_checkpoint().await?;
         let body: civitas_core::api::InclusionProofBody = self
             .get_json(&format!(
                 "/log/proof/inclusion?index={index}&size={}",
@@ -398,7 +387,10 @@ impl RegistryClient {
             .iter()
             .map(|h| encoding::b64_hash(h))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| transport(format!("inclusion proof: {e}")))?;
+            .map_err(|e| ClientError::Transport {
+                url: self.url("/log/proof/inclusion"),
+                detail: format!("inclusion proof: {e}"),
+            })?;
         tlog::verify_inclusion(&leaf, index, checkpoint.size(), &path, checkpoint.root()).map_err(
             |e| {
                 ClientError::Verify(VerifyError::Inclusion {

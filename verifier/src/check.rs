@@ -10,7 +10,7 @@ use civitas_client::credential::IssuerStanding;
 use civitas_client::{ClientError, RegistryClient, Version};
 use civitas_core::constraint::Constraint;
 use civitas_core::credential::{self, CredentialError, Unverified};
-use civitas_core::did::{Did, DidUrl, Method};
+use civitas_core::did::{Did, Method};
 use civitas_core::document::{DidDocument, Relationship};
 use civitas_core::encoding;
 use civitas_core::httpsig::{self, HttpSigError, Requirements, Window};
@@ -768,6 +768,3 @@ async fn resolve_caller(registry: Arc<RegistryClient>, did: Did) -> CallerEntry 
         }
     }
 }
-
-/// Re-exported for the layer: the caller's DID URL type.
-pub type KeyId = DidUrl;

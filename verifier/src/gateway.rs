@@ -258,7 +258,7 @@ impl Gateway {
             .build()
             .unwrap_or_default();
         let make = |policy: Policy| {
-            Arc::new(Verifier::new(
+            Verifier::new(
                 Checker::new(
                     policy,
                     options.schemas.clone(),
@@ -267,33 +267,22 @@ impl Gateway {
                     http.clone(),
                 ),
                 Arc::clone(&options.audit),
-            ))
+            )
         };
-        let audit_policy = Policy::from_toml(AUDIT_POLICY, &options.schemas)?;
         // Callers reading their own records: denials are recorded, reads are not (each read
         // would add a record to what the caller reads). Supervisors' reads are recorded.
         let own_records = Arc::new(
-            Verifier::new(
-                Checker::new(
-                    audit_policy,
-                    options.schemas.clone(),
-                    options.settings.clone(),
-                    Arc::clone(&options.registry),
-                    http.clone(),
-                ),
-                Arc::clone(&options.audit),
-            )
-            .recording_denials_only(),
+            make(Policy::from_toml(AUDIT_POLICY, &options.schemas)?).recording_denials_only(),
         );
         let supervisor_verifier = match Policy::from_toml(SUPERVISOR_POLICY, &options.schemas) {
-            Ok(policy) => Some(make(policy)),
+            Ok(policy) => Some(Arc::new(make(policy))),
             Err(e) => {
                 tracing::warn!(error = %e, "no OfficialRole schema: supervisors cannot read the audit trail");
                 None
             }
         };
         Ok(Self {
-            verifier: make(options.policy),
+            verifier: Arc::new(make(options.policy)),
             audit_verifier: own_records,
             supervisor_verifier,
             identity: options.identity,
