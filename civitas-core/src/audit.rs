@@ -101,11 +101,7 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The record's canonical bytes (what is hashed and stored).
     pub fn to_bytes(&self) -> Vec<u8> {
-        // A record holds only strings, small integers and arrays: JCS cannot fail.
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| jcs::canonicalize(&v).ok())
-            .unwrap_or_default()
+        Unplaced::new(self).place(self.seq, self.prev.as_deref())
     }
 
     /// Parses canonical bytes.
@@ -127,57 +123,117 @@ impl AuditRecord {
 /// A record's canonical bytes cut around `prev` and `seq`, so that a store can serialize a
 /// record before it knows its place in the chain and fill that in cheaply while it holds
 /// the chain's lock.
+///
+/// The bytes are written directly in JCS form (RFC 8785): members in the order of their
+/// names, strings escaped as JCS escapes them, integers below 2^53 as plain digits. A record
+/// has no other kind of value, and the tests hold the result equal to canonicalizing the
+/// record's JSON.
 #[derive(Debug, Clone)]
 pub struct Unplaced {
-    before_prev: String,
-    before_seq: String,
-    after_seq: String,
+    before_prev: Vec<u8>,
+    before_seq: Vec<u8>,
+    after_seq: Vec<u8>,
 }
 
-/// The `prev` placeholder used while cutting (base64url never contains `~`).
-const PREV_MARK: &str = ",\"prev\":\"~\"";
-const SEQ_MARK: &str = ",\"seq\":0";
+/// Appends `,"name":` to `out`.
+fn member(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn string_member(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        member(out, name);
+        jcs::write_string(out, value);
+    }
+}
+
+fn number_member(out: &mut Vec<u8>, name: &str, value: Option<u64>) {
+    if let Some(value) = value {
+        member(out, name);
+        out.extend_from_slice(value.to_string().as_bytes());
+    }
+}
 
 impl Unplaced {
-    /// The canonical bytes of `record` as if it had `seq` and `prev`.
+    /// Cuts the canonical bytes of `record`, leaving out its `seq` and `prev`.
     pub fn new(record: &AuditRecord) -> Self {
-        let mut copy = record.clone();
-        copy.prev = Some("~".to_owned());
-        copy.seq = 0;
-        let text = String::from_utf8(copy.to_bytes()).unwrap_or_default();
-        // In canonical JSON a member name appears with unescaped quotes only as a member:
-        // inside string values quotes are escaped. `prev` sorts after `path` and `seq` after
-        // `salt`, both always present, so each mark has a leading comma.
-        let (Some(p), Some(q)) = (text.find(PREV_MARK), text.find(SEQ_MARK)) else {
-            return Self {
-                before_prev: text,
-                before_seq: String::new(),
-                after_seq: String::new(),
-            };
-        };
+        // Member names in JCS order: caller, claimedKeyId, count, credential, decision,
+        // disclosed, issuer, method, path | prev | purpose, reason, requestId, salt | seq |
+        // subject, time, type, vct. `path` and `salt` are always present, so `prev` and `seq`
+        // always follow a member.
+        let mut before_prev = Vec::with_capacity(384);
+        string_member(&mut before_prev, "caller", record.caller.as_deref());
+        string_member(
+            &mut before_prev,
+            "claimedKeyId",
+            record.claimed_key_id.as_deref(),
+        );
+        number_member(&mut before_prev, "count", record.count);
+        string_member(&mut before_prev, "credential", record.credential.as_deref());
+        string_member(
+            &mut before_prev,
+            "decision",
+            Some(match record.decision {
+                Decision::Allow => "allow",
+                Decision::Deny => "deny",
+            }),
+        );
+        if !record.disclosed.is_empty() {
+            member(&mut before_prev, "disclosed");
+            before_prev.push(b'[');
+            for (i, name) in record.disclosed.iter().enumerate() {
+                if i > 0 {
+                    before_prev.push(b',');
+                }
+                jcs::write_string(&mut before_prev, name);
+            }
+            before_prev.push(b']');
+        }
+        string_member(&mut before_prev, "issuer", record.issuer.as_deref());
+        string_member(&mut before_prev, "method", Some(&record.method));
+        string_member(&mut before_prev, "path", Some(&record.path));
+
+        // `decision` is always there: the first member's comma opens the object.
+        if let Some(first) = before_prev.first_mut() {
+            *first = b'{';
+        }
+
+        let mut before_seq = Vec::with_capacity(160);
+        string_member(&mut before_seq, "purpose", record.purpose.as_deref());
+        string_member(&mut before_seq, "reason", record.reason.as_deref());
+        string_member(&mut before_seq, "requestId", Some(&record.request_id));
+        string_member(&mut before_seq, "salt", Some(&record.salt));
+
+        let mut after_seq = Vec::with_capacity(160);
+        string_member(&mut after_seq, "subject", record.subject.as_deref());
+        number_member(&mut after_seq, "time", Some(record.time));
+        string_member(&mut after_seq, "type", Some(&record.kind));
+        string_member(&mut after_seq, "vct", record.vct.as_deref());
+        after_seq.push(b'}');
         Self {
-            before_prev: text[..p].to_owned(),
-            before_seq: text[p + PREV_MARK.len()..q].to_owned(),
-            after_seq: text[q + SEQ_MARK.len()..].to_owned(),
+            before_prev,
+            before_seq,
+            after_seq,
         }
     }
 
     /// The canonical bytes with `seq` and `prev` (a record hash, base64url) filled in.
     pub fn place(&self, seq: u64, prev: Option<&str>) -> Vec<u8> {
-        let mut out = String::with_capacity(
+        let mut out = Vec::with_capacity(
             self.before_prev.len() + self.before_seq.len() + self.after_seq.len() + 80,
         );
-        out.push_str(&self.before_prev);
+        out.extend_from_slice(&self.before_prev);
         if let Some(prev) = prev {
-            out.push_str(",\"prev\":\"");
-            out.push_str(prev);
-            out.push('"');
+            out.extend_from_slice(b",\"prev\":");
+            jcs::write_string(&mut out, prev);
         }
-        out.push_str(&self.before_seq);
-        out.push_str(",\"seq\":");
-        out.push_str(&seq.to_string());
-        out.push_str(&self.after_seq);
-        out.into_bytes()
+        out.extend_from_slice(&self.before_seq);
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.extend_from_slice(&self.after_seq);
+        out
     }
 }
 
@@ -381,10 +437,37 @@ mod tests {
         assert!(AuditRecord::from_bytes(extra.as_bytes()).is_err());
     }
 
+    /// The canonical form by the general route: the record's JSON through JCS.
+    fn canonical_by_jcs(record: &AuditRecord) -> String {
+        let value = serde_json::to_value(record).unwrap();
+        String::from_utf8(jcs::canonicalize(&value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn direct_serialization_equals_jcs_of_the_json() {
+        let sparse = record(1, None);
+        let mut full = record(7, Some("z-_".to_owned()));
+        full.caller = None;
+        full.claimed_key_id = Some("did:civ:x#key-1".to_owned());
+        full.count = Some(9_007_199_254_740_991);
+        full.credential = Some("ABC".to_owned());
+        full.issuer = Some("did:civ:issuer".to_owned());
+        full.vct = Some("https://schemas.example/vct/OfficialRole/v1".to_owned());
+        full.disclosed = vec!["a".to_owned(), "\u{1f}\"\\".to_owned(), "名".to_owned()];
+        full.path = "/x/\u{7f}\u{8}\u{c}\n\r\t\u{0}é😀".to_owned();
+        full.subject = Some("did:civ:subject".to_owned());
+        full.decision = Decision::Deny;
+        full.reason = Some("urn:civitas:problem:over-disclosure".to_owned());
+        full.purpose = None;
+        for r in [sparse, full] {
+            assert_eq!(String::from_utf8(r.to_bytes()).unwrap(), canonical_by_jcs(&r));
+        }
+    }
+
     #[test]
     fn placing_an_unplaced_record_gives_its_canonical_bytes() {
         let mut r = record(1, None);
-        // Values that look like the marks must not confuse the cut.
+        // Values that look like members must stay inside their strings.
         r.path = r#"/x,"prev":"~","seq":0"#.to_owned();
         r.request_id = "\"seq\":0".to_owned();
         let unplaced = Unplaced::new(&r);
@@ -397,8 +480,8 @@ mod tests {
             placed.seq = seq;
             placed.prev = prev.map(str::to_owned);
             assert_eq!(
-                String::from_utf8(unplaced.place(seq, prev)),
-                String::from_utf8(placed.to_bytes())
+                String::from_utf8(unplaced.place(seq, prev)).unwrap(),
+                canonical_by_jcs(&placed)
             );
         }
     }

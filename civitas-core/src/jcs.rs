@@ -388,7 +388,7 @@ fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), JcsError> {
     Ok(())
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -12,9 +12,6 @@ use crate::log::{self, Log, LogReader, Records};
 
 /// Appends waiting for the writer thread, counted in calls; more wait in `append` itself.
 const QUEUE_DEPTH: usize = 1024;
-
-/// How long a lingering writer sleeps between looks at its queue.
-const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// Soft limit on the bytes one group write carries. A request that would cross it waits for
 /// the next group; a single larger batch is written alone.
@@ -229,17 +226,13 @@ fn run(mut log: Log, mut queue: mpsc::Receiver<Request>, linger: Duration) {
     while let Some(first) = carried.take().or_else(|| queue.blocking_recv()) {
         let mut bytes = first.bytes();
         let mut group = vec![first];
-        let deadline = Instant::now() + linger;
+        if !linger.is_zero() {
+            // One sleep, not a poll loop: the writer wakes once per group.
+            thread::sleep(linger);
+        }
         while bytes < GROUP_BYTES {
-            let request = match queue.try_recv() {
-                Ok(request) => request,
-                Err(mpsc::error::TryRecvError::Empty) if Instant::now() < deadline => {
-                    thread::sleep(
-                        LINGER_STEP.min(deadline.saturating_duration_since(Instant::now())),
-                    );
-                    continue;
-                }
-                Err(_) => break,
+            let Ok(request) = queue.try_recv() else {
+                break;
             };
             if bytes + request.bytes() > GROUP_BYTES {
                 carried = Some(request);

@@ -269,7 +269,8 @@ impl AuditLog {
         count: Option<u64>,
     ) -> Result<u64, AuditStoreError> {
         let mut salt = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
+        // A CSPRNG seeded from the OS (ChaCha, reseeded): no system call per record.
+        rand::thread_rng().fill_bytes(&mut salt);
         let decision = if draft.reason.is_some() {
             Decision::Deny
         } else {

@@ -158,7 +158,7 @@ pub(crate) fn request_id(parts: &axum::http::request::Parts) -> String {
         .map_or_else(
             || {
                 let mut bytes = [0u8; 12];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                rand::thread_rng().fill_bytes(&mut bytes);
                 encoding::b64url(&bytes)
             },
             str::to_owned,
