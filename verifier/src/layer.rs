@@ -72,10 +72,9 @@ impl Verifier {
         request_id: &str,
     ) -> Result<VerifiedCaller, Denial> {
         let mut facts = Facts::default();
-        let outcome = self
-            .checker
-            .check(parts, body, request_id, &mut facts)
-            .await;
+        // Boxed: the check's state is large, and inline it would be moved with every future
+        // that holds this one.
+        let outcome = Box::pin(self.checker.check(parts, body, request_id, &mut facts)).await;
         let method = parts.method.as_str();
         let path = parts.uri.path();
         match outcome {
