@@ -460,7 +460,10 @@ mod tests {
         full.reason = Some("urn:civitas:problem:over-disclosure".to_owned());
         full.purpose = None;
         for r in [sparse, full] {
-            assert_eq!(String::from_utf8(r.to_bytes()).unwrap(), canonical_by_jcs(&r));
+            assert_eq!(
+                String::from_utf8(r.to_bytes()).unwrap(),
+                canonical_by_jcs(&r)
+            );
         }
     }
 
