@@ -1,6 +1,8 @@
 //! [`VerifiedCaller`]: what a handler behind the layer knows about who is asking. Only the
 //! layer makes one; a handler that extracts it cannot run without it.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use civitas_core::did::{Did, DidUrl};
@@ -67,7 +69,8 @@ impl PresentedCredential {
 pub struct VerifiedCaller {
     did: Did,
     key_id: DidUrl,
-    credential: Option<PresentedCredential>,
+    /// Shared: the extractor clones the caller for each handler that asks.
+    credential: Option<Arc<PresentedCredential>>,
     purpose: Option<String>,
     purpose_note: Option<String>,
     subject: Option<String>,
@@ -91,7 +94,7 @@ impl VerifiedCaller {
         Self {
             did,
             key_id,
-            credential,
+            credential: credential.map(Arc::new),
             purpose,
             purpose_note,
             subject,
@@ -117,7 +120,7 @@ impl VerifiedCaller {
 
     /// The credential presented (`None` on `credential = "none"` routes).
     pub fn credential(&self) -> Option<&PresentedCredential> {
-        self.credential.as_ref()
+        self.credential.as_deref()
     }
 
     /// The purpose code.
