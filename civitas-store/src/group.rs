@@ -307,6 +307,22 @@ mod tests {
         assert_eq!(log.append(&[b"again"]).unwrap(), 1);
     }
 
+    #[tokio::test]
+    async fn a_lingering_writer_puts_appends_that_arrive_while_it_waits_in_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let group =
+            GroupCommitLog::with_linger(Log::open(dir.path()).unwrap(), Duration::from_millis(300))
+                .unwrap();
+        let first = group.enqueue(vec![b"first".to_vec()]).await.unwrap();
+        // Well after a writer that does not linger would have written and synced `first`.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let second = group.enqueue(vec![b"second".to_vec()]).await.unwrap();
+        assert_eq!(first.durable().await.unwrap(), 0);
+        assert_eq!(second.durable().await.unwrap(), 1);
+        assert_eq!(group.fsync_count(), 1);
+        group.close().await.unwrap();
+    }
+
     #[test]
     fn failed_fdatasync_poisons_a_plain_log() {
         let dir = tempfile::tempdir().unwrap();
