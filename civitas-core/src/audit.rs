@@ -159,31 +159,47 @@ fn number_member(out: &mut Vec<u8>, name: &str, value: Option<u64>) {
 impl Unplaced {
     /// Cuts the canonical bytes of `record`, leaving out its `seq` and `prev`.
     pub fn new(record: &AuditRecord) -> Self {
+        // Every field named: a field added to the record fails to compile here until it is
+        // written.
+        let AuditRecord {
+            kind,
+            seq: _,
+            prev: _,
+            salt,
+            time,
+            request_id,
+            caller,
+            claimed_key_id,
+            count,
+            credential,
+            issuer,
+            vct,
+            disclosed,
+            method,
+            path,
+            purpose,
+            subject,
+            decision,
+            reason,
+        } = record;
         // Member names in JCS order: caller, claimedKeyId, count, credential, decision,
         // disclosed, issuer, method, path | prev | purpose, reason, requestId, salt | seq |
         // subject, time, type, vct. `path` and `salt` are always present, so `prev` and `seq`
         // always follow a member.
         let mut before_prev = Vec::with_capacity(384);
-        string_member(&mut before_prev, "caller", record.caller.as_deref());
-        string_member(
-            &mut before_prev,
-            "claimedKeyId",
-            record.claimed_key_id.as_deref(),
-        );
-        number_member(&mut before_prev, "count", record.count);
-        string_member(&mut before_prev, "credential", record.credential.as_deref());
-        string_member(
-            &mut before_prev,
-            "decision",
-            Some(match record.decision {
-                Decision::Allow => "allow",
-                Decision::Deny => "deny",
-            }),
-        );
-        if !record.disclosed.is_empty() {
+        string_member(&mut before_prev, "caller", caller.as_deref());
+        string_member(&mut before_prev, "claimedKeyId", claimed_key_id.as_deref());
+        number_member(&mut before_prev, "count", *count);
+        string_member(&mut before_prev, "credential", credential.as_deref());
+        let decision = match decision {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        };
+        string_member(&mut before_prev, "decision", Some(decision));
+        if !disclosed.is_empty() {
             member(&mut before_prev, "disclosed");
             before_prev.push(b'[');
-            for (i, name) in record.disclosed.iter().enumerate() {
+            for (i, name) in disclosed.iter().enumerate() {
                 if i > 0 {
                     before_prev.push(b',');
                 }
@@ -191,26 +207,25 @@ impl Unplaced {
             }
             before_prev.push(b']');
         }
-        string_member(&mut before_prev, "issuer", record.issuer.as_deref());
-        string_member(&mut before_prev, "method", Some(&record.method));
-        string_member(&mut before_prev, "path", Some(&record.path));
-
+        string_member(&mut before_prev, "issuer", issuer.as_deref());
+        string_member(&mut before_prev, "method", Some(method));
+        string_member(&mut before_prev, "path", Some(path));
         // `decision` is always there: the first member's comma opens the object.
         if let Some(first) = before_prev.first_mut() {
             *first = b'{';
         }
 
         let mut before_seq = Vec::with_capacity(160);
-        string_member(&mut before_seq, "purpose", record.purpose.as_deref());
-        string_member(&mut before_seq, "reason", record.reason.as_deref());
-        string_member(&mut before_seq, "requestId", Some(&record.request_id));
-        string_member(&mut before_seq, "salt", Some(&record.salt));
+        string_member(&mut before_seq, "purpose", purpose.as_deref());
+        string_member(&mut before_seq, "reason", reason.as_deref());
+        string_member(&mut before_seq, "requestId", Some(request_id));
+        string_member(&mut before_seq, "salt", Some(salt));
 
         let mut after_seq = Vec::with_capacity(160);
-        string_member(&mut after_seq, "subject", record.subject.as_deref());
-        number_member(&mut after_seq, "time", Some(record.time));
-        string_member(&mut after_seq, "type", Some(&record.kind));
-        string_member(&mut after_seq, "vct", record.vct.as_deref());
+        string_member(&mut after_seq, "subject", subject.as_deref());
+        number_member(&mut after_seq, "time", Some(*time));
+        string_member(&mut after_seq, "type", Some(kind));
+        string_member(&mut after_seq, "vct", vct.as_deref());
         after_seq.push(b'}');
         Self {
             before_prev,
