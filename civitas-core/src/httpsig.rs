@@ -15,12 +15,13 @@
 //!   [`verify_content_digest`] handle RFC 9530 `sha-256`.
 //! - The Civitas profile (tag [`TAG`]): [`sign_request`] for the wallet, [`check_profile`]
 //!   for the verifier, [`accept_signature`] for the `Accept-Signature` of a 401, and
-//!   [`target_uri`] to build `@target-uri` from the service's configured public origin.
+//!   [`Origin`] (parsed once) or [`target_uri`] to build `@target-uri` from the service's
+//!   configured public origin.
 //!
 //! ```text
 //!  wallet: sign_request ──Content-Digest, Signature-Input, Signature──▶ verifier:
-//!    Request::new(method, target_uri(origin, path), headers)
-//!    SignatureSet::from_request ─▶ by_tag(TAG) ─▶ check_profile (params, components, time)
+//!    Request::at_origin(method, &origin, path, headers)
+//!    SignatureSet::from_request ─▶ into_tagged(TAG) ─▶ check_profile (params, components, time)
 //!    ─▶ Request::verify_content_digest(body) ─▶ resolve keyid ─▶ signature_base ─▶ verify
 //! ```
 //!
@@ -67,7 +68,7 @@
 //! received.extend(signed.fields());
 //! let target = httpsig::target_uri("https://data.example.gov", "/records?page=2")?;
 //! let request = Request::new("POST", &target, &received)?;
-//! let signature = SignatureSet::from_request(&request)?.by_tag(httpsig::TAG)?;
+//! let signature = SignatureSet::from_request(&request)?.into_tagged(httpsig::TAG)?;
 //! let requirements = Requirements { presentation: false, purpose: false, body: true };
 //! let checked = httpsig::check_profile(&signature, requirements, 1_700_000_010, Window::default())?;
 //! request.verify_content_digest(body)?;
@@ -77,6 +78,7 @@
 //! # Ok::<(), httpsig::HttpSigError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
@@ -85,7 +87,7 @@ use sfv::visitor::{
 };
 use sfv::{
     BareItem, BareItemFromInput, DictSerializer, Dictionary, InnerList, Item, KeyRef, ListEntry,
-    ListSerializer, Parser, Version,
+    ListSerializer, Parameters, Parser, Version,
 };
 
 use crate::encoding;
@@ -362,12 +364,33 @@ impl<'a> Request<'a> {
         target_uri: &str,
         fields: &'a [(&'a str, &'a str)],
     ) -> Result<Self, HttpSigError> {
+        Self::with_target(method, Target::parse(target_uri)?, fields)
+    }
+
+    /// A request received by the service at `origin` for `path_and_query` (the request
+    /// line's target): the same as [`new`](Self::new) with
+    /// [`origin.target_uri(path_and_query)`](Origin::target_uri), without parsing the origin
+    /// again for every request.
+    pub fn at_origin(
+        method: &'a str,
+        origin: &Origin,
+        path_and_query: &str,
+        fields: &'a [(&'a str, &'a str)],
+    ) -> Result<Self, HttpSigError> {
+        Self::with_target(method, origin.join(path_and_query)?, fields)
+    }
+
+    fn with_target(
+        method: &'a str,
+        target: Target,
+        fields: &'a [(&'a str, &'a str)],
+    ) -> Result<Self, HttpSigError> {
         if method.is_empty() || method.len() > MAX_METHOD_BYTES || !method.bytes().all(is_tchar) {
             return Err(HttpSigError::InvalidMethod(shown(method)));
         }
         Ok(Self {
             method,
-            target: Target::parse(target_uri)?,
+            target,
             fields,
         })
     }
@@ -383,9 +406,9 @@ impl<'a> Request<'a> {
     }
 
     /// The combined value of header field `name` (RFC 9421 §2.1), or `None` if the message has
-    /// no line of that field.
-    pub fn field(&self, name: &str) -> Result<Option<String>, HttpSigError> {
-        let mut combined: Option<String> = None;
+    /// no line of that field. A field of one line is borrowed, not copied.
+    pub fn field(&self, name: &str) -> Result<Option<Cow<'a, str>>, HttpSigError> {
+        let mut combined: Option<Cow<'a, str>> = None;
         for (_, value) in self
             .fields
             .iter()
@@ -395,20 +418,23 @@ impl<'a> Request<'a> {
                 return Err(HttpSigError::InvalidFieldValue(shown(name)));
             }
             let value = value.trim_matches([' ', '\t']);
-            match &mut combined {
+            let length = match &mut combined {
                 Some(text) => {
+                    let text = text.to_mut();
                     text.push_str(", ");
                     text.push_str(value);
+                    text.len()
                 }
-                None => combined = Some(value.to_owned()),
-            }
-            if let Some(text) = &combined
-                && text.len() > MAX_FIELD_BYTES
-            {
+                None => {
+                    combined = Some(Cow::Borrowed(value));
+                    value.len()
+                }
+            };
+            if length > MAX_FIELD_BYTES {
                 return Err(HttpSigError::FieldTooLarge {
                     field: shown(name),
                     max: MAX_FIELD_BYTES,
-                    found: text.len(),
+                    found: length,
                 });
             }
         }
@@ -424,24 +450,40 @@ impl<'a> Request<'a> {
         verify_content_digest(&value, body)
     }
 
-    /// The value of one covered component.
-    fn component(&self, component: &Component) -> Result<String, HttpSigError> {
+    /// Appends the value of one covered component to `out`.
+    fn write_component(&self, component: &Component, out: &mut String) -> Result<(), HttpSigError> {
         let target = &self.target;
-        Ok(match component {
-            Component::Method => self.method.to_owned(),
-            Component::TargetUri => target.uri.clone(),
-            Component::Authority => target.authority.clone(),
-            Component::Scheme => target.scheme.clone(),
-            Component::RequestTarget => match &target.query {
-                Some(query) => format!("{}?{query}", target.path()),
-                None => target.path().to_owned(),
-            },
-            Component::Path => target.path().to_owned(),
-            Component::Query => format!("?{}", target.query.as_deref().unwrap_or("")),
-            Component::Field(name) => self
-                .field(name)?
-                .ok_or_else(|| HttpSigError::MissingField(name.clone()))?,
-        })
+        match component {
+            Component::Method => out.push_str(self.method),
+            Component::TargetUri => out.push_str(&target.uri),
+            Component::Authority => out.push_str(target.authority()),
+            Component::Scheme => out.push_str(target.scheme()),
+            Component::RequestTarget => out.push_str(target.request_target()),
+            Component::Path => out.push_str(target.path()),
+            Component::Query => out.push_str(target.query_with_mark()),
+            Component::Field(name) => out.push_str(
+                &self
+                    .field(name)?
+                    .ok_or_else(|| HttpSigError::MissingField(name.clone()))?,
+            ),
+        }
+        Ok(())
+    }
+
+    /// The value of one covered component, on its own.
+    #[cfg(test)]
+    fn component(&self, component: &Component) -> Result<String, HttpSigError> {
+        let mut value = String::new();
+        self.write_component(component, &mut value)?;
+        Ok(value)
+    }
+
+    /// The bytes the header lines take, a bound for a signature base over them.
+    fn fields_len(&self) -> usize {
+        self.fields
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 6)
+            .sum()
     }
 }
 
@@ -450,19 +492,20 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// An absolute http(s) target URI, split and normalized.
+/// An absolute http(s) target URI, normalized, with where its parts are.
 #[derive(Debug, Clone)]
 struct Target {
     /// `scheme://authority` + path (`/` if empty) + `?query` if any.
     uri: String,
-    /// Lower case.
-    scheme: String,
-    /// Host in lower case, default port removed.
-    authority: String,
-    /// As received; may be empty.
-    path: String,
-    /// Without `?`; `Some("")` for a bare `?`.
-    query: Option<String>,
+    /// `uri[..scheme_end]` is the scheme, in lower case.
+    scheme_end: usize,
+    /// `uri[scheme_end + 3..authority_end]` is the authority: the host in lower case, the
+    /// default port removed. The path starts here.
+    authority_end: usize,
+    /// Where the `?` of the query is, if the URI has one (`Some` for a bare `?`).
+    query_at: Option<usize>,
+    /// Whether the URI as received had an empty path (written `/` in `uri`).
+    empty_path: bool,
 }
 
 impl Target {
@@ -471,20 +514,14 @@ impl Target {
             expected,
             found: shown(uri),
         };
-        if uri.len() > MAX_TARGET_URI_BYTES {
-            return Err(invalid("a target uri of at most 8192 bytes"));
-        }
-        if !uri.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid("a target uri of visible ascii characters"));
-        }
-        if uri.contains('#') {
-            return Err(invalid("a target uri without a fragment"));
-        }
+        check_uri_text(uri)?;
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| invalid("an absolute http or https uri"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
+        let mut normalized = String::with_capacity(uri.len() + 1);
+        normalized.push_str(scheme);
+        normalized.make_ascii_lowercase();
+        let default_port = match normalized.as_str() {
             "https" => 443,
             "http" => 80,
             _ => return Err(invalid("an absolute http or https uri")),
@@ -492,33 +529,121 @@ impl Target {
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, rest) = rest.split_at(authority_end);
         let (path, query) = match rest.split_once('?') {
-            Some((path, query)) => (path, Some(query.to_owned())),
+            Some((path, query)) => (path, Some(query)),
             None => (rest, None),
         };
         let authority = normalize_authority(authority, default_port)
             .ok_or_else(|| invalid("an authority of host and optional port, without user info"))?;
-        let mut normalized = format!("{scheme}://{authority}");
+        normalized.push_str("://");
+        normalized.push_str(&authority);
+        let authority_end = normalized.len();
         normalized.push_str(if path.is_empty() { "/" } else { path });
-        if let Some(query) = &query {
+        let query_at = query.map(|query| {
+            let at = normalized.len();
             normalized.push('?');
             normalized.push_str(query);
-        }
+            at
+        });
         Ok(Self {
             uri: normalized,
-            scheme,
-            authority,
-            path: path.to_owned(),
-            query,
+            scheme_end: scheme.len(),
+            authority_end,
+            query_at,
+            empty_path: path.is_empty(),
         })
+    }
+
+    fn scheme(&self) -> &str {
+        &self.uri[..self.scheme_end]
+    }
+
+    fn authority(&self) -> &str {
+        &self.uri[self.scheme_end + 3..self.authority_end]
     }
 
     /// The value of `@path`: an empty path is `/`.
     fn path(&self) -> &str {
-        if self.path.is_empty() {
-            "/"
-        } else {
-            &self.path
+        &self.uri[self.authority_end..self.query_at.unwrap_or(self.uri.len())]
+    }
+
+    /// The value of `@request-target`: the path and the query, if any.
+    fn request_target(&self) -> &str {
+        &self.uri[self.authority_end..]
+    }
+
+    /// The value of `@query`: `?` and the query (`?` alone when there is none).
+    fn query_with_mark(&self) -> &str {
+        self.query_at.map_or("?", |at| &self.uri[at..])
+    }
+}
+
+/// The length and character checks every target URI passes.
+fn check_uri_text(uri: &str) -> Result<(), HttpSigError> {
+    let invalid = |expected| HttpSigError::InvalidTargetUri {
+        expected,
+        found: shown(uri),
+    };
+    if uri.len() > MAX_TARGET_URI_BYTES {
+        return Err(invalid("a target uri of at most 8192 bytes"));
+    }
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid("a target uri of visible ascii characters"));
+    }
+    if uri.contains('#') {
+        return Err(invalid("a target uri without a fragment"));
+    }
+    Ok(())
+}
+
+/// A service's public origin (`https://data.example.gov`), parsed and normalized once: the
+/// base of the `@target-uri` of every request the service receives.
+#[derive(Debug, Clone)]
+pub struct Origin(Target);
+
+impl Origin {
+    /// Parses `public_origin`: scheme and authority only (one trailing `/` is allowed).
+    pub fn parse(public_origin: &str) -> Result<Self, HttpSigError> {
+        let origin = public_origin.strip_suffix('/').unwrap_or(public_origin);
+        let parsed = Target::parse(origin)?;
+        if !parsed.empty_path || parsed.query_at.is_some() {
+            return Err(HttpSigError::InvalidTargetUri {
+                expected: "a public origin of scheme and authority only",
+                found: shown(public_origin),
+            });
         }
+        Ok(Self(parsed))
+    }
+
+    /// The origin, normalized (`https://data.example.gov`).
+    pub fn as_str(&self) -> &str {
+        &self.0.uri[..self.0.authority_end]
+    }
+
+    /// The normalized `@target-uri` of a request for `path_and_query` (which starts with
+    /// `/`) at this origin.
+    pub fn target_uri(&self, path_and_query: &str) -> Result<String, HttpSigError> {
+        Ok(self.join(path_and_query)?.uri)
+    }
+
+    fn join(&self, path_and_query: &str) -> Result<Target, HttpSigError> {
+        if !path_and_query.starts_with('/') {
+            return Err(HttpSigError::InvalidTargetUri {
+                expected: "a path starting with /",
+                found: shown(path_and_query),
+            });
+        }
+        let base = self.as_str();
+        let mut uri = String::with_capacity(base.len() + path_and_query.len());
+        uri.push_str(base);
+        uri.push_str(path_and_query);
+        check_uri_text(&uri)?;
+        Ok(Target {
+            query_at: path_and_query.find('?').map(|at| base.len() + at),
+            uri,
+            scheme_end: self.0.scheme_end,
+            authority_end: self.0.authority_end,
+            empty_path: false,
+        })
     }
 }
 
@@ -650,7 +775,7 @@ struct Params {
 }
 
 impl Params {
-    fn parse(params: &sfv::Parameters) -> Result<Self, HttpSigError> {
+    fn parse(params: &Parameters) -> Result<Self, HttpSigError> {
         if params.len() > MAX_PARAMETERS {
             return Err(HttpSigError::TooMany {
                 what: "signature parameters",
@@ -708,7 +833,7 @@ pub struct Signature {
 
 impl Signature {
     /// Parses the `Signature-Input` member `input` with the signature bytes `value`.
-    fn parse(label: &str, input: &InnerList, value: &[u8]) -> Result<Self, HttpSigError> {
+    fn parse(label: String, input: InnerList, value: Vec<u8>) -> Result<Self, HttpSigError> {
         if input.items.len() > MAX_COMPONENTS {
             return Err(HttpSigError::TooMany {
                 what: "covered components",
@@ -728,11 +853,11 @@ impl Signature {
             components.push(component);
         }
         Ok(Self {
-            label: label.to_owned(),
+            label,
             components,
             params: Params::parse(&input.params)?,
-            input: input.clone(),
-            value: value.to_owned(),
+            input,
+            value,
         })
     }
 
@@ -816,8 +941,9 @@ impl SignatureSet {
             MAX_SIGNATURE_FIELD_BYTES,
             MAX_SIGNATURES,
         )?;
+        let mut values = values;
         let mut members = Vec::with_capacity(inputs.len());
-        for (label, entry) in &inputs {
+        for (label, entry) in inputs {
             let ListEntry::InnerList(input) = entry else {
                 return Err(HttpSigError::InvalidMember {
                     field: SIGNATURE_INPUT,
@@ -825,11 +951,11 @@ impl SignatureSet {
                     expected: "an inner list of component identifiers",
                 });
             };
-            let value = match values.get(label.as_str()) {
+            let value = match values.swap_remove(label.as_str()) {
                 Some(ListEntry::Item(Item {
                     bare_item: BareItem::ByteSequence(bytes),
                     params,
-                })) if params.is_empty() => bytes.clone(),
+                })) if params.is_empty() => bytes,
                 Some(_) => {
                     return Err(HttpSigError::InvalidMember {
                         field: SIGNATURE,
@@ -845,12 +971,10 @@ impl SignatureSet {
                     });
                 }
             };
-            members.push((label.as_str().to_owned(), input.clone(), value));
+            members.push((String::from(label), input, value));
         }
-        if let Some(label) = values
-            .keys()
-            .find(|label| !inputs.contains_key(label.as_str()))
-        {
+        // Every label of `Signature-Input` took its value out: what is left has no input.
+        if let Some(label) = values.keys().next() {
             return Err(HttpSigError::UnmatchedLabel {
                 label: label.as_str().to_owned(),
                 present: SIGNATURE,
@@ -880,25 +1004,43 @@ impl SignatureSet {
             .iter()
             .find(|(found, _, _)| found == label)
             .ok_or_else(|| HttpSigError::SignatureMissing(format!("label {label:?}")))?;
-        Signature::parse(label, input, value)
+        Signature::parse(label.clone(), input.clone(), value.clone())
     }
 
     /// The one signature whose `tag` parameter is `tag`; two such signatures are an error.
     pub fn by_tag(&self, tag: &str) -> Result<Signature, HttpSigError> {
-        let mut tagged = self.members.iter().filter(|(_, input, _)| {
-            input
-                .params
-                .get("tag")
-                .and_then(BareItem::as_string)
-                .is_some_and(|found| found.as_str() == tag)
-        });
-        let (label, input, value) = tagged
+        let index = self.tagged(tag)?;
+        let (label, input, value) = &self.members[index];
+        Signature::parse(label.clone(), input.clone(), value.clone())
+    }
+
+    /// [`by_tag`](Self::by_tag), taking the signature out of the set rather than copying it.
+    pub fn into_tagged(mut self, tag: &str) -> Result<Signature, HttpSigError> {
+        let index = self.tagged(tag)?;
+        let (label, input, value) = self.members.swap_remove(index);
+        Signature::parse(label, input, value)
+    }
+
+    /// Where the one member tagged `tag` is.
+    fn tagged(&self, tag: &str) -> Result<usize, HttpSigError> {
+        let mut tagged = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, input, _))| {
+                input
+                    .params
+                    .get("tag")
+                    .and_then(BareItem::as_string)
+                    .is_some_and(|found| found.as_str() == tag)
+            });
+        let (index, _) = tagged
             .next()
             .ok_or_else(|| HttpSigError::SignatureMissing(format!("tag {tag:?}")))?;
         if tagged.next().is_some() {
             return Err(HttpSigError::DuplicateTag(tag.to_owned()));
         }
-        Signature::parse(label, input, value)
+        Ok(index)
     }
 }
 
@@ -916,13 +1058,12 @@ fn build_base(
     components: &[Component],
     input: &InnerList,
 ) -> Result<String, HttpSigError> {
-    let mut base = String::new();
+    let mut base = String::with_capacity(request.target.uri.len() + request.fields_len() + 256);
     for component in components {
-        let value = request.component(component)?;
         base.push('"');
         base.push_str(component.name());
         base.push_str("\": ");
-        base.push_str(&value);
+        request.write_component(component, &mut base)?;
         base.push('\n');
     }
     base.push_str("\"@signature-params\": ");
@@ -1015,24 +1156,17 @@ fn parse_dictionary(
             found: value.len(),
         });
     }
-    let dict: Dictionary = Parser::new(value)
-        .with_version(Version::Rfc8941)
-        .parse()
-        .map_err(|e| HttpSigError::Syntax {
-            field,
-            detail: e.to_string(),
-        })?;
     let repeated = Cell::new(None);
-    if Parser::new(value)
+    let dict = Parser::new(value)
         .with_version(Version::Rfc8941)
-        .parse_dictionary_with_visitor(UniqueKeys::new(&repeated))
-        .is_err()
-    {
-        return Err(HttpSigError::DuplicateKey {
-            field,
-            key: repeated.take().unwrap_or_default(),
-        });
-    }
+        .parse_dictionary_with_visitor(Strict::new(Dictionary::new(), &repeated))
+        .map_err(|e| match repeated.take() {
+            Some(key) => HttpSigError::DuplicateKey { field, key },
+            None => HttpSigError::Syntax {
+                field,
+                detail: e.to_string(),
+            },
+        })?;
     if dict.len() > max_members {
         return Err(HttpSigError::TooMany {
             what: "dictionary members",
@@ -1055,66 +1189,44 @@ impl fmt::Display for Repeated {
 
 impl std::error::Error for Repeated {}
 
-/// Visits a dictionary (or one parameter list) and fails at the first repeated name.
-struct UniqueKeys<'de, 'c> {
-    seen: Vec<&'de str>,
+/// Builds a dictionary as sfv's own parser does, but fails at the first repeated key or
+/// parameter name (putting it in the shared cell) where RFC 8941 would keep the last.
+struct Strict<'c, T> {
+    into: T,
     repeated: &'c Cell<Option<String>>,
 }
 
-impl<'de, 'c> UniqueKeys<'de, 'c> {
-    fn new(repeated: &'c Cell<Option<String>>) -> Self {
-        Self {
-            seen: Vec::new(),
-            repeated,
-        }
+impl<'c, T> Strict<'c, T> {
+    fn new(into: T, repeated: &'c Cell<Option<String>>) -> Self {
+        Self { into, repeated }
     }
 
-    fn see(&mut self, key: &'de KeyRef) -> Result<(), Repeated> {
-        if self.seen.contains(&key.as_str()) {
-            self.repeated.set(Some(key.as_str().to_owned()));
-            return Err(Repeated);
-        }
-        self.seen.push(key.as_str());
-        Ok(())
+    fn repeated(&self, key: &KeyRef) -> Repeated {
+        self.repeated.set(Some(key.as_str().to_owned()));
+        Repeated
     }
 }
 
-impl<'de> DictionaryVisitor<'de> for UniqueKeys<'de, '_> {
-    type Out = ();
+impl<'de, 'c> DictionaryVisitor<'de> for Strict<'c, Dictionary> {
+    type Out = Dictionary;
     type Error = Repeated;
 
     fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
-        self.see(key)?;
-        Ok(Member(self.repeated))
+        if self.into.contains_key(key.as_str()) {
+            return Err(self.repeated(key));
+        }
+        Ok(Strict::new((&mut self.into, key), self.repeated))
     }
 
     fn finish(self) -> Result<Self::Out, Self::Error> {
-        Ok(())
+        Ok(self.into)
     }
 }
 
-impl<'de> ParameterVisitor<'de> for UniqueKeys<'de, '_> {
-    type Out = ();
-    type Error = Repeated;
+/// A new dictionary member: its key, and the dictionary it goes into.
+type NewMember<'a, 'de> = (&'a mut Dictionary, &'de KeyRef);
 
-    fn parameter(
-        &mut self,
-        key: &'de KeyRef,
-        _value: BareItemFromInput<'de>,
-    ) -> Result<(), Self::Error> {
-        self.see(key)
-    }
-
-    fn finish(self) -> Result<Self::Out, Self::Error> {
-        Ok(())
-    }
-}
-
-/// Visits a dictionary member, an item or an inner list, checking their parameters.
-#[derive(Clone, Copy)]
-struct Member<'c>(&'c Cell<Option<String>>);
-
-impl<'de> EntryVisitor<'de> for Member<'_> {
+impl<'de> EntryVisitor<'de> for Strict<'_, NewMember<'_, 'de>> {
     type Error = Repeated;
 
     fn item(self) -> Result<impl ItemVisitor<'de>, Self::Error> {
@@ -1122,31 +1234,82 @@ impl<'de> EntryVisitor<'de> for Member<'_> {
     }
 
     fn inner_list(self) -> Result<impl InnerListVisitor<'de>, Self::Error> {
-        Ok(self)
+        let (dict, key) = self.into;
+        let (index, _) = dict.insert_full(key.to_owned(), InnerList::default().into());
+        match dict.get_index_mut(index) {
+            Some((_, ListEntry::InnerList(list))) => Ok(Strict::new(list, self.repeated)),
+            // The entry just inserted is an inner list.
+            _ => Err(Repeated),
+        }
     }
 }
 
-impl<'de> ItemVisitor<'de> for Member<'_> {
+impl<'de> ItemVisitor<'de> for Strict<'_, NewMember<'_, 'de>> {
     type Out = ();
     type Error = Repeated;
 
     fn bare_item(
         self,
-        _bare_item: BareItemFromInput<'de>,
+        bare_item: BareItemFromInput<'de>,
     ) -> Result<impl ParameterVisitor<'de, Out = Self::Out>, Self::Error> {
-        Ok(UniqueKeys::new(self.0))
+        let (dict, key) = self.into;
+        let (index, _) = dict.insert_full(key.to_owned(), Item::new(bare_item).into());
+        match dict.get_index_mut(index) {
+            Some((_, ListEntry::Item(item))) => Ok(Strict::new(&mut item.params, self.repeated)),
+            // The entry just inserted is an item.
+            _ => Err(Repeated),
+        }
     }
 }
 
-impl<'de> InnerListVisitor<'de> for Member<'_> {
+impl<'de> InnerListVisitor<'de> for Strict<'_, &mut InnerList> {
     type Error = Repeated;
 
     fn item(&mut self) -> Result<impl ItemVisitor<'de>, Self::Error> {
-        Ok(*self)
+        Ok(Strict::new(&mut self.into.items, self.repeated))
     }
 
     fn finish(self) -> Result<impl ParameterVisitor<'de>, Self::Error> {
-        Ok(UniqueKeys::new(self.0))
+        Ok(Strict::new(&mut self.into.params, self.repeated))
+    }
+}
+
+impl<'de> ItemVisitor<'de> for Strict<'_, &mut Vec<Item>> {
+    type Out = ();
+    type Error = Repeated;
+
+    fn bare_item(
+        self,
+        bare_item: BareItemFromInput<'de>,
+    ) -> Result<impl ParameterVisitor<'de, Out = Self::Out>, Self::Error> {
+        let items = self.into;
+        items.push(Item::new(bare_item));
+        match items.last_mut() {
+            Some(item) => Ok(Strict::new(&mut item.params, self.repeated)),
+            // The item was just pushed.
+            None => Err(Repeated),
+        }
+    }
+}
+
+impl<'de> ParameterVisitor<'de> for Strict<'_, &mut Parameters> {
+    type Out = ();
+    type Error = Repeated;
+
+    fn parameter(
+        &mut self,
+        key: &'de KeyRef,
+        value: BareItemFromInput<'de>,
+    ) -> Result<(), Self::Error> {
+        if self.into.contains_key(key.as_str()) {
+            return Err(self.repeated(key));
+        }
+        self.into.insert(key.to_owned(), value.into());
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Self::Out, Self::Error> {
+        Ok(())
     }
 }
 

@@ -84,7 +84,7 @@ impl VerifiedCaller {
     pub(crate) fn new(
         did: Did,
         key_id: DidUrl,
-        credential: Option<PresentedCredential>,
+        credential: Option<Arc<PresentedCredential>>,
         purpose: Option<String>,
         purpose_note: Option<String>,
         subject: Option<String>,
@@ -94,7 +94,7 @@ impl VerifiedCaller {
         Self {
             did,
             key_id,
-            credential: credential.map(Arc::new),
+            credential,
             purpose,
             purpose_note,
             subject,

@@ -2,7 +2,7 @@
 //! request whose signature has not verified, then the credential and the route's claim
 //! policy. Every outcome feeds the audit record.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::request::Parts;
@@ -121,6 +121,11 @@ struct Parsed {
     sd_hash: String,
     /// The claims as one JSON value, for constraints.
     claims: Value,
+    /// The classification of each disclosed claim, in disclosure order (from the schema the
+    /// credential pins, once it checked).
+    levels: OnceLock<Vec<Classification>>,
+    /// What a handler of each route (by policy index) gets, once the credential passed it.
+    views: Box<[OnceLock<Arc<PresentedCredential>>]>,
 }
 
 /// A presentation of this request: the cached part and its own KB-JWT, if any.
@@ -128,6 +133,8 @@ struct Parsed {
 struct Presented {
     parsed: Arc<Parsed>,
     kb: Option<Jws>,
+    /// The issuer verdict, when the cache already held it at the precheck.
+    verdict: Option<Arc<IssuerVerdict>>,
 }
 
 impl Presented {
@@ -169,6 +176,8 @@ pub struct Checker {
     policy: Policy,
     schemas: SchemaSet,
     settings: Settings,
+    /// `settings.public_origin`, parsed once (a malformed one refuses every request).
+    origin: Result<httpsig::Origin, Denial>,
     registry: Arc<RegistryClient>,
     http: reqwest::Client,
     replay: ReplayCache,
@@ -223,6 +232,7 @@ impl Checker {
                 .time_to_live(status_ttl)
                 .build(),
             parsed: moka::sync::Cache::new(CACHE_ENTRIES),
+            origin: httpsig::Origin::parse(&settings.public_origin).map_err(|e| sig(&e)),
             policy,
             schemas,
             settings,
@@ -287,30 +297,25 @@ impl Checker {
             .iter()
             .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
             .collect();
-        let target = httpsig::target_uri(
-            &self.settings.public_origin,
+        let origin = self.origin.as_ref().map_err(Denial::clone)?;
+        let request = httpsig::Request::at_origin(
+            parts.method.as_str(),
+            origin,
             parts
                 .uri
                 .path_and_query()
                 .map_or("/", axum::http::uri::PathAndQuery::as_str),
+            &fields,
         )
         .map_err(|e| sig(&e))?;
-        let request =
-            httpsig::Request::new(parts.method.as_str(), &target, &fields).map_err(|e| sig(&e))?;
         let signature = httpsig::SignatureSet::from_request(&request)
-            .and_then(|set| set.by_tag(httpsig::TAG))
+            .and_then(|set| set.into_tagged(httpsig::TAG))
             .map_err(|e| sig(&e))?;
         facts.claimed_key_id = signature.keyid().map(str::to_owned);
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let purpose = header(httpsig::PURPOSE_HEADER);
         if route.requires_purpose() {
-            let code = purpose.as_deref().ok_or_else(|| {
+            let code = purpose.ok_or_else(|| {
                 Denial::new(
                     problem::PURPOSE_REQUIRED,
                     format!(
@@ -364,7 +369,7 @@ impl Checker {
 
         // 3. The presentation, unverified: type, schema, issuer standing cached, times,
         //    KB-JWT claims, holder = signer.
-        let presented = match (&presentation, route.requires_credential()) {
+        let presented = match (presentation, route.requires_credential()) {
             (Some(text), true) => Some(self.precheck(text, &matched, &checked, now, facts).await?),
             _ => None,
         };
@@ -410,12 +415,9 @@ impl Checker {
             Some(unverified) => Some(self.credential_checks(unverified, &matched, now).await?),
             None => None,
         };
-        if let Some(c) = &credential {
-            facts.disclosed = c.disclosed().to_vec();
-        }
         let subject = match route.subject() {
             Some(SubjectSource::Path(name)) => matched.param(name).map(str::to_owned),
-            Some(SubjectSource::Header(name)) => header(name),
+            Some(SubjectSource::Header(name)) => header(name).map(str::to_owned),
             None => None,
         };
         facts.subject.clone_from(&subject);
@@ -424,7 +426,7 @@ impl Checker {
             key_id,
             credential,
             facts.purpose.clone(),
-            header(PURPOSE_NOTE_HEADER),
+            header(PURPOSE_NOTE_HEADER).map(str::to_owned),
             subject,
             request_id.to_owned(),
             route.name().to_owned(),
@@ -465,11 +467,11 @@ impl Checker {
             .map_err(|e| cred(&e))?;
         // A verdict already known for this exact credential (issuer not accredited,
         // withdrawn, key not valid) refuses it before anything is fetched.
-        if let Some(entry) = self.issuers.get(&parsed.id).await
-            && let Err(denial) = entry.as_ref()
-        {
-            return Err(denial.clone());
-        }
+        let known = match self.issuers.get(&parsed.id).await {
+            Some(Err(denial)) => return Err(denial),
+            Some(Ok(verdict)) => Some(verdict),
+            None => None,
+        };
         unverified.check_times(now).map_err(|e| cred(&e))?;
         if let Some(kb) = &presented.kb {
             sdjwt::check_kb_claims(
@@ -493,7 +495,10 @@ impl Checker {
                 ),
             ));
         }
-        Ok(presented)
+        Ok(Presented {
+            verdict: known,
+            ..presented
+        })
     }
 
     /// Splits off the KB-JWT and parses the rest, once per distinct text.
@@ -526,12 +531,23 @@ impl Checker {
                     sd_hash: unverified.sd_jwt().sd_hash(),
                     claims: Value::Object(unverified.processed().claims().clone()),
                     unverified,
+                    levels: OnceLock::new(),
+                    views: self
+                        .policy
+                        .routes()
+                        .iter()
+                        .map(|_| OnceLock::new())
+                        .collect(),
                 });
                 self.parsed.insert(key, Arc::clone(&parsed));
                 parsed
             }
         };
-        Ok(Presented { parsed, kb })
+        Ok(Presented {
+            parsed,
+            kb,
+            verdict: None,
+        })
     }
 
     async fn credential_checks(
@@ -539,7 +555,7 @@ impl Checker {
         presented: Presented,
         matched: &Matched<'_, '_>,
         now: i64,
-    ) -> Result<PresentedCredential, Denial> {
+    ) -> Result<Arc<PresentedCredential>, Denial> {
         let route = matched.route;
         let parsed = &presented.parsed;
         let unverified = &parsed.unverified;
@@ -558,7 +574,10 @@ impl Checker {
                 ),
             ));
         }
-        let verdict = self.issuer_verdict(parsed).await?;
+        let verdict = match presented.verdict.clone() {
+            Some(verdict) => verdict,
+            None => self.issuer_verdict(parsed).await?,
+        };
         let claims = unverified.processed().claims();
         credential::check_constraints_on(&verdict.constraints, &parsed.claims)
             .map_err(|e| cred(&e))?;
@@ -594,13 +613,19 @@ impl Checker {
         let schema = unverified
             .check_schema(&self.schemas)
             .map_err(|e| cred(&e))?;
+        let levels = parsed.levels.get_or_init(|| {
+            disclosed
+                .iter()
+                .map(|path| {
+                    path.parse()
+                        .ok()
+                        .and_then(|p| schema.classification_of(&p))
+                        .unwrap_or(Classification::Core)
+                })
+                .collect()
+        });
         let max = route.max_classification();
-        for path in disclosed {
-            let level = path
-                .parse()
-                .ok()
-                .and_then(|p| schema.classification_of(&p))
-                .unwrap_or(Classification::Core);
+        for (path, &level) in disclosed.iter().zip(levels) {
             if level > max {
                 return Err(Denial::new(
                     problem::OVER_DISCLOSURE,
@@ -612,13 +637,23 @@ impl Checker {
                 ));
             }
         }
-        Ok(PresentedCredential::new(
-            parsed.id.clone(),
-            r.vct.clone(),
-            r.iss.clone(),
-            disclosed_claims(claims, disclosed, route.required_claims()),
-            disclosed.to_vec(),
-        ))
+        let view = parsed.views.get(matched.index).map(|view| {
+            Arc::clone(view.get_or_init(|| {
+                Arc::new(PresentedCredential::new(
+                    parsed.id.clone(),
+                    r.vct.clone(),
+                    r.iss.clone(),
+                    disclosed_claims(claims, disclosed, route.required_claims()),
+                    disclosed.to_vec(),
+                ))
+            }))
+        });
+        view.ok_or_else(|| {
+            Denial::new(
+                problem::INTERNAL,
+                "the matched route is not one of the policy's routes",
+            )
+        })
     }
 
     /// The caller's current DID document (cached, failures briefly).

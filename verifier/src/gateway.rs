@@ -513,7 +513,7 @@ pub fn verify_forwarded(
     let target = httpsig::target_uri(origin, path_and_query).map_err(|e| bad(&e))?;
     let request = httpsig::Request::new(method, &target, &fields).map_err(|e| bad(&e))?;
     let signature = httpsig::SignatureSet::from_request(&request)
-        .and_then(|set| set.by_tag(GATEWAY_TAG))
+        .and_then(|set| set.into_tagged(GATEWAY_TAG))
         .map_err(|e| bad(&e))?;
     let covered: Vec<&str> = signature.components().collect();
     let mut caller = BTreeMap::new();

@@ -231,6 +231,8 @@ impl Route {
 pub struct Matched<'a, 'p> {
     /// The route.
     pub route: &'a Route,
+    /// Its position in the policy's [`routes`](Policy::routes).
+    pub index: usize,
     /// The path parameters, by name.
     pub params: Vec<(&'a str, &'p str)>,
 }
@@ -281,10 +283,12 @@ impl Policy {
 
     /// The route `method` and the canonical `path` match, if any (at most one can).
     pub fn route<'a, 'p>(&'a self, method: &str, path: &'p str) -> Option<Matched<'a, 'p>> {
-        self.routes.iter().find_map(|route| {
-            route
-                .matches(method, path)
-                .map(|params| Matched { route, params })
+        self.routes.iter().enumerate().find_map(|(index, route)| {
+            route.matches(method, path).map(|params| Matched {
+                route,
+                index,
+                params,
+            })
         })
     }
 

@@ -445,21 +445,7 @@ pub fn accept_signature(requirements: Requirements) -> String {
 /// `path_and_query` (starting with `/`), never `Host` or forwarding headers. The result is
 /// normalized as [`Request::target_uri`] is.
 pub fn target_uri(public_origin: &str, path_and_query: &str) -> Result<String, HttpSigError> {
-    let origin = public_origin.strip_suffix('/').unwrap_or(public_origin);
-    let parsed = super::Target::parse(origin)?;
-    if !parsed.path.is_empty() || parsed.query.is_some() {
-        return Err(HttpSigError::InvalidTargetUri {
-            expected: "a public origin of scheme and authority only",
-            found: shown(public_origin),
-        });
-    }
-    if !path_and_query.starts_with('/') {
-        return Err(HttpSigError::InvalidTargetUri {
-            expected: "a path starting with /",
-            found: shown(path_and_query),
-        });
-    }
-    Ok(super::Target::parse(&format!("{origin}{path_and_query}"))?.uri)
+    super::Origin::parse(public_origin)?.target_uri(path_and_query)
 }
 
 #[cfg(test)]

@@ -457,6 +457,8 @@ fn repeated_labels_and_parameters_are_refused() {
             "created",
         ),
         ("a=(\"@method\";x;x)", "a=:AAAA:", SIGNATURE_INPUT, "x"),
+        ("a=(\"@method\"), a", "a=:AAAA:", SIGNATURE_INPUT, "a"),
+        ("a=(\"@method\")", "a=:AAAA:;p=1;p=2", SIGNATURE, "p"),
     ];
     for (input, signature, field, key) in cases {
         let err = SignatureSet::parse(input, signature).unwrap_err();
@@ -734,5 +736,88 @@ fn every_error_maps_to_its_problem_type() {
         let message = err.to_string();
         assert!(message.starts_with("expected"), "{message}");
         assert!(!message.ends_with('.'), "{message}");
+    }
+}
+
+#[test]
+fn the_strict_dictionary_parser_builds_what_sfv_builds() {
+    for text in [
+        "sig1=(\"@method\" \"@target-uri\" \"content-digest\");created=1618884473;keyid=\"k\";tag=\"t\"",
+        "a=(\"@method\";x \"@path\");p=?0, b=:AAAA:;q=1.5, c, d=token;e=\"s\"",
+        "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:, sha-512=:AAAA:",
+        "",
+    ] {
+        let expected: Dictionary = Parser::new(text)
+            .with_version(Version::Rfc8941)
+            .parse()
+            .unwrap();
+        let built = parse_dictionary(SIGNATURE_INPUT, text, 1 << 16, 64).unwrap();
+        assert_eq!(built, expected, "{text}");
+    }
+    let err = parse_dictionary(SIGNATURE_INPUT, "a=(", 1 << 16, 64).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HttpSigError::Syntax {
+                field: SIGNATURE_INPUT,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_request_at_an_origin_is_the_request_for_the_joined_uri() {
+    let fields = [("x-a", "1")];
+    for origin in [
+        "https://data.example.gov",
+        "HTTPS://Data.Example.gov:443/",
+        "http://127.0.0.1:8080",
+        "https://[::1]:8443",
+    ] {
+        let parsed = Origin::parse(origin).unwrap();
+        for path_and_query in [
+            "/",
+            "/records?page=2",
+            "/a%2Fb?",
+            "//evil.example/x",
+            "/x?a?b",
+        ] {
+            let joined = format!("{}{path_and_query}", origin.trim_end_matches('/'));
+            let expected = Request::new("GET", &joined, &fields).unwrap();
+            let at = Request::at_origin("GET", &parsed, path_and_query, &fields).unwrap();
+            assert_eq!(at.target_uri(), expected.target_uri(), "{joined}");
+            for component in [
+                Component::TargetUri,
+                Component::Authority,
+                Component::Scheme,
+                Component::RequestTarget,
+                Component::Path,
+                Component::Query,
+            ] {
+                assert_eq!(
+                    at.component(&component).unwrap(),
+                    expected.component(&component).unwrap(),
+                    "{joined} {component:?}"
+                );
+            }
+        }
+        for bad in ["records", "/a#frag", "/a b", ""] {
+            assert!(
+                matches!(
+                    Request::at_origin("GET", &parsed, bad, &fields),
+                    Err(HttpSigError::InvalidTargetUri { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+    for origin in [
+        "https://data.example.gov/api",
+        "https://data.example.gov?x",
+        "ftp://x",
+    ] {
+        assert!(Origin::parse(origin).is_err(), "{origin}");
     }
 }
