@@ -10,11 +10,16 @@
 //! - wallet-style presentations (no KB-JWT: the request signature is the key binding),
 //! - presentations with a KB-JWT (one per request, bound to the request's nonce).
 //!
-//! In the same run, civitas-core's own Ed25519 verify function is timed single-threaded;
-//! `ratio_vs_verify_limit` = `requests_per_s` ÷ (verify rate ÷ `verifies_per_request`),
-//! where `verifies_per_request` is counted by civitas-core during the phase.
+//! The phases alternate for `--rounds` rounds. Around each round, civitas-core's own Ed25519
+//! verify function is timed single-threaded over a message as long as those the round's
+//! verifications cover (the signature base; with a KB-JWT, the mean of the base and the
+//! KB-JWT's signing input), and the round's ratio is `requests_per_s` ÷ (verify rate ÷
+//! `verifies_per_request`), where `verifies_per_request` is counted by civitas-core. The
+//! figures printed are the medians of the rounds (`ratio_rounds` lists each), so that a
+//! round slowed by another tenant of this shared machine does not decide the result; p50
+//! and p99 are over every request of the phase.
 //!
-//! Run: `cargo run --release -p verifier --bin verifier-bench [-- --requests N --clients C]`.
+//! Run: `cargo run --release -p verifier --bin verifier-bench [-- --requests N --clients C --rounds R]`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +54,9 @@ struct Args {
     /// Concurrent callers.
     #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// Timed rounds of each phase, alternating; the figures are their medians.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 const OFFICIAL: &str = "https://schemas.civitas.gov.example/vct/OfficialRole/v1";
@@ -59,9 +67,9 @@ fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Median microseconds of one strict Ed25519 verification of a request-sized message.
-fn verify_us(key: &SecretKey) -> f64 {
-    let message = vec![0x5a_u8; 600];
+/// Median microseconds of one strict Ed25519 verification of a message of `len` bytes.
+fn verify_us(key: &SecretKey, len: usize) -> f64 {
+    let message = vec![0x5a_u8; len];
     let signature = key.sign(&message);
     let public = key.public_key();
     let mut samples = Vec::with_capacity(5_000);
@@ -299,7 +307,9 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         )
         .layer(VerifierLayer::new(verifier));
 
-    let make = |kb: bool| -> anyhow::Result<Request<Body>> {
+    // A request and the lengths of the messages its verifications cover: the signature base,
+    // and the KB-JWT's signing input when it has one.
+    let make = |kb: bool| -> anyhow::Result<(Request<Body>, Vec<usize>)> {
         let nonce = httpsig::generate_nonce();
         let url = format!("{ORIGIN}/datasets/population");
         let mut shown = presentation.clone();
@@ -329,15 +339,25 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
             &caller_key,
         )?;
         let mut request = Request::get("/datasets/population");
+        let mut all = Vec::new();
         for (name, value) in fields.iter().copied().chain(signed.fields()) {
             request = request.header(name, value);
+            all.push((name, value));
         }
-        Ok(request.body(Body::empty())?)
+        let received = httpsig::Request::new("GET", &url, &all)?;
+        let signature =
+            httpsig::SignatureSet::from_request(&received)?.into_tagged(httpsig::TAG)?;
+        let mut lengths = vec![httpsig::signature_base(&received, &signature)?.len()];
+        if kb {
+            let kb_jwt = shown.rsplit('~').next().unwrap_or_default();
+            lengths.push(kb_jwt.rsplit_once('.').map_or(0, |(input, _)| input.len()));
+        }
+        Ok((request.body(Body::empty())?, lengths))
     };
 
     // Warm the caches: caller document, issuer verdict, status list, parsed presentation.
     for kb in [false, true] {
-        let response = router.clone().oneshot(make(kb)?).await?;
+        let response = router.clone().oneshot(make(kb)?.0).await?;
         if !response.status().is_success() {
             let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
             bail!("warm-up refused: {}", String::from_utf8_lossy(&body));
@@ -346,74 +366,174 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
 
     println!("requests: {}", args.requests);
     println!("clients: {}", args.clients);
-    for kb in [false, true] {
-        eprintln!("signing {} requests (kb-jwt: {kb})...", args.requests);
-        let requests: Vec<std::sync::Mutex<Option<Request<Body>>>> = (0..args.requests)
-            .map(|_| make(kb).map(|r| std::sync::Mutex::new(Some(r))))
-            .collect::<Result<_, _>>()?;
-        let requests = Arc::new(requests);
-        let verify_before = verify_us(&caller_key);
-        let next = Arc::new(AtomicUsize::new(0));
-        let verifications_before = civitas_core::keys::verification_count();
-        let fsyncs_before = audit.fsync_count();
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..args.clients {
-            let (router, requests, next) = (router.clone(), requests.clone(), next.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(slot) = requests.get(i) else {
-                        return anyhow::Ok(latencies);
-                    };
-                    let request = slot
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                        .context("request used twice")?;
-                    let sent = Instant::now();
-                    let response = router.clone().oneshot(request).await?;
-                    latencies.push(sent.elapsed());
-                    if !response.status().is_success() {
-                        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
-                        bail!("request {i} refused: {}", String::from_utf8_lossy(&body));
-                    }
-                }
-            }));
+    println!("rounds: {}", args.rounds);
+    let mut rounds: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..args.rounds.max(1) {
+        for kb in [false, true] {
+            eprintln!(
+                "round {round}: signing {} requests (kb-jwt: {kb})...",
+                args.requests
+            );
+            let mut requests = Vec::with_capacity(args.requests);
+            let mut lengths = Vec::new();
+            for _ in 0..args.requests {
+                let (request, covered) = make(kb)?;
+                requests.push(std::sync::Mutex::new(Some(request)));
+                lengths = covered;
+            }
+            let message_len = lengths.iter().sum::<usize>() / lengths.len().max(1);
+            let result = timed(
+                &router,
+                requests,
+                args.clients,
+                &audit,
+                &caller_key,
+                message_len,
+            )
+            .await?;
+            rounds[usize::from(kb)].push(result);
         }
-        let mut latencies = Vec::with_capacity(args.requests);
-        for task in tasks {
-            latencies.extend(task.await??);
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        let verifications = civitas_core::keys::verification_count() - verifications_before;
-        let fsyncs = audit.fsync_count() - fsyncs_before;
-        let verify_after = verify_us(&caller_key);
+    }
+    for (kb, results) in [false, true].into_iter().zip(&mut rounds) {
+        let prefix = if kb { "kb_" } else { "" };
+        let mut latencies: Vec<Duration> = results
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.latencies))
+            .collect();
         latencies.sort();
         let pct = |p: f64| {
             latencies
                 .get(((latencies.len() as f64 - 1.0) * p) as usize)
                 .map_or(0.0, |d| d.as_secs_f64() * 1e3)
         };
-        let per_s = args.requests as f64 / elapsed;
-        let per_request = verifications as f64 / args.requests as f64;
-        let verify_us = (verify_before + verify_after) / 2.0;
-        let verify_rate = 1e6 / verify_us;
-        let ratio = per_s / (verify_rate / per_request);
-        let prefix = if kb { "kb_" } else { "" };
-        println!("{prefix}requests_per_s: {per_s:.0}");
+        let median = |f: fn(&Round) -> f64| {
+            let mut values: Vec<f64> = results.iter().map(f).collect();
+            values.sort_by(f64::total_cmp);
+            values.get(values.len() / 2).copied().unwrap_or(0.0)
+        };
+        let fsyncs: u64 = results.iter().map(|r| r.fsyncs).sum();
+        let requests: usize = results.iter().map(|r| r.requests).sum();
+        let ratios: Vec<String> = results
+            .iter()
+            .map(|r| format!("{:.2}", r.ratio()))
+            .collect();
+        println!("{prefix}requests_per_s: {:.0}", median(|r| r.per_s));
         println!("{prefix}p50_ms: {:.2}", pct(0.5));
         println!("{prefix}p99_ms: {:.2}", pct(0.99));
-        println!("{prefix}verifies_per_request: {per_request:.2}");
-        println!("{prefix}verify_us: {verify_us:.1}");
-        println!("{prefix}verify_per_s: {verify_rate:.0}");
+        println!(
+            "{prefix}verifies_per_request: {:.2}",
+            median(|r| r.per_request)
+        );
+        println!(
+            "{prefix}verify_message_bytes: {}",
+            results.first().map_or(0, |r| r.message_len)
+        );
+        println!("{prefix}verify_us: {:.1}", median(|r| r.verify_us));
+        println!("{prefix}verify_per_s: {:.0}", 1e6 / median(|r| r.verify_us));
+        println!("{prefix}cpu_cores_used: {:.2}", median(|r| r.cores));
         println!("{prefix}audit_fsyncs: {fsyncs}");
         println!(
             "{prefix}records_per_fsync: {:.1}",
-            args.requests as f64 / fsyncs.max(1) as f64
+            requests as f64 / fsyncs.max(1) as f64
         );
-        println!("{prefix}ratio_vs_verify_limit: {ratio:.2}");
+        println!("{prefix}ratio_rounds: {}", ratios.join(" "));
+        println!("{prefix}ratio_vs_verify_limit: {:.2}", median(Round::ratio));
     }
     Ok(())
+}
+
+/// One timed phase.
+struct Round {
+    requests: usize,
+    per_s: f64,
+    per_request: f64,
+    /// One verification over a message of the covered length, measured right before and
+    /// right after the phase (averaged).
+    verify_us: f64,
+    message_len: usize,
+    cores: f64,
+    fsyncs: u64,
+    latencies: Vec<Duration>,
+}
+
+impl Round {
+    /// Requests per second ÷ (verifications per second ÷ verifications per request).
+    fn ratio(&self) -> f64 {
+        self.per_s / (1e6 / self.verify_us / self.per_request)
+    }
+}
+
+/// Sends `requests` through `router` from `clients` concurrent tasks and measures them.
+async fn timed(
+    router: &axum::Router,
+    requests: Vec<std::sync::Mutex<Option<Request<Body>>>>,
+    clients: usize,
+    audit: &AuditLog,
+    caller_key: &SecretKey,
+    message_len: usize,
+) -> anyhow::Result<Round> {
+    let total = requests.len();
+    let requests = Arc::new(requests);
+    let verify_before = verify_us(caller_key, message_len);
+    let next = Arc::new(AtomicUsize::new(0));
+    let verifications_before = civitas_core::keys::verification_count();
+    let fsyncs_before = audit.fsync_count();
+    let cpu_before = process_cpu_s();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (router, requests, next) = (router.clone(), requests.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = requests.get(i) else {
+                    return anyhow::Ok(latencies);
+                };
+                let request = slot
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .context("request used twice")?;
+                let sent = Instant::now();
+                let response = router.clone().oneshot(request).await?;
+                latencies.push(sent.elapsed());
+                if !response.status().is_success() {
+                    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
+                    bail!("request {i} refused: {}", String::from_utf8_lossy(&body));
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_before.zip(process_cpu_s()).map_or(0.0, |(a, b)| b - a);
+    let verifications = civitas_core::keys::verification_count() - verifications_before;
+    let fsyncs = audit.fsync_count() - fsyncs_before;
+    let verify_after = verify_us(caller_key, message_len);
+    Ok(Round {
+        requests: total,
+        per_s: total as f64 / elapsed,
+        per_request: verifications as f64 / total as f64,
+        verify_us: (verify_before + verify_after) / 2.0,
+        message_len,
+        cores: cpu / elapsed,
+        fsyncs,
+        latencies,
+    })
+}
+
+/// CPU time this process has used (user + system), in seconds, where Linux reports it.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start with the state.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks as f64 / 100.0)
 }
