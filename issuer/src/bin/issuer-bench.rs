@@ -104,18 +104,6 @@ fn now_s() -> i64 {
     issuer::now_s()
 }
 
-/// CPU time this process has used (user + system), in seconds, where Linux reports it.
-fn process_cpu_s() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may contain spaces) start with the state.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on every Linux this runs on.
-    Some(ticks as f64 / 100.0)
-}
-
 /// Median time of `f` over `n` runs, microseconds.
 fn time_us(n: usize, mut f: impl FnMut()) -> f64 {
     let mut samples = Vec::with_capacity(n);
@@ -309,7 +297,8 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
     let fsyncs_before = store.fsync_count();
-    let cpu_before = process_cpu_s();
+    // The process's CPU time (user + system, every thread), where the platform reports it.
+    let cpu_before = cpu_time::ProcessTime::try_now().ok();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -339,7 +328,9 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         task.await??;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu = cpu_before.zip(process_cpu_s()).map(|(a, b)| b - a);
+    let cpu = cpu_before
+        .and_then(|t| t.try_elapsed().ok())
+        .map(|d| d.as_secs_f64());
     let issued = prepared.len();
     let fsyncs = store.fsync_count() - fsyncs_before;
     let per_s = issued as f64 / elapsed;

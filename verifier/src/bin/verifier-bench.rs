@@ -478,7 +478,8 @@ async fn timed(
     let next = Arc::new(AtomicUsize::new(0));
     let verifications_before = civitas_core::keys::verification_count();
     let fsyncs_before = audit.fsync_count();
-    let cpu_before = process_cpu_s();
+    // The process's CPU time (user + system, every thread), where the platform reports it.
+    let cpu_before = cpu_time::ProcessTime::try_now().ok();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -510,7 +511,9 @@ async fn timed(
         latencies.extend(task.await??);
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu = cpu_before.zip(process_cpu_s()).map_or(0.0, |(a, b)| b - a);
+    let cpu = cpu_before
+        .and_then(|t| t.try_elapsed().ok())
+        .map_or(0.0, |d| d.as_secs_f64());
     let verifications = civitas_core::keys::verification_count() - verifications_before;
     let fsyncs = audit.fsync_count() - fsyncs_before;
     let verify_after = verify_us(caller_key, message_len);
@@ -524,16 +527,4 @@ async fn timed(
         fsyncs,
         latencies,
     })
-}
-
-/// CPU time this process has used (user + system), in seconds, where Linux reports it.
-fn process_cpu_s() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may contain spaces) start with the state.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on every Linux this runs on.
-    Some(ticks as f64 / 100.0)
 }
