@@ -12,8 +12,10 @@
 //! - `fsyncs`, `credentials_per_fsync`: from the store's log.
 //! - `cpu_us_per_credential`, `cpu_cores_used`: the process's CPU time (user + system) in
 //!   the timed phase, per credential and per second of it.
-//! - `sign_us`, `verify_us`: one Ed25519 signature and one strict verification, measured
-//!   single-threaded in the same run; `ratio_vs_sign_verify_limit` =
+//! - `sign_us`, `verify_us`: one Ed25519 signature over a message as long as a credential's
+//!   signing input and one strict verification over one as long as a proof's (the
+//!   `*_message_bytes` lines), measured single-threaded in the same run;
+//!   `ratio_vs_sign_verify_limit` =
 //!   `credentials_per_s` × (`sign_us` + `verify_us`) / 10^6.
 //!
 //! Run: `cargo run --release -p issuer --bin issuer-bench [-- --credentials N --clients C]`.
@@ -116,19 +118,26 @@ fn time_us(n: usize, mut f: impl FnMut()) -> f64 {
     samples[n / 2]
 }
 
-/// Median microseconds of one Ed25519 signature and one strict verification of a
-/// credential-sized message, single-threaded.
-fn baseline(key: &SecretKey) -> (f64, f64) {
-    let message = vec![0x5a_u8; 1500];
-    let signature = key.sign(&message);
+/// Median microseconds of one Ed25519 signature over `sign_len` bytes and one strict
+/// verification over `verify_len` bytes, single-threaded.
+fn baseline(key: &SecretKey, sign_len: usize, verify_len: usize) -> (f64, f64) {
+    let to_sign = vec![0x5a_u8; sign_len];
+    let to_verify = vec![0xa5_u8; verify_len];
+    let signature = key.sign(&to_verify);
     let public = key.public_key();
     let sign_us = time_us(5_000, || {
-        std::hint::black_box(key.sign(std::hint::black_box(&message)));
+        std::hint::black_box(key.sign(std::hint::black_box(&to_sign)));
     });
     let verify_us = time_us(5_000, || {
-        let _ = std::hint::black_box(public.verify(&message, &signature));
+        let _ = std::hint::black_box(public.verify(&to_verify, &signature));
     });
     (sign_us, verify_us)
+}
+
+/// The length of a compact JWS's signing input (what its signature covers).
+fn signing_input_len(jws: &str) -> usize {
+    jws.rsplit_once('.')
+        .map_or(jws.len(), |(input, _)| input.len())
 }
 
 #[tokio::main]
@@ -286,14 +295,20 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     }
     // One warm-up issuance outside the clock: the first one asks the registry.
     let warm = prepared.pop().context("no credentials to issue")?;
-    issuer::issue::issue(&app, &warm.0, "BenchRecord", &[warm.1], now_s())
+    let proof_len = signing_input_len(&warm.1);
+    let warm = issuer::issue::issue(&app, &warm.0, "BenchRecord", &[warm.1], now_s())
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+    let credential_len = warm
+        .first()
+        .and_then(|c| c.split('~').next())
+        .map_or(0, signing_input_len);
 
     eprintln!("issuing {} credentials...", prepared.len());
-    // The same machine, the same run: one signature and one strict verification, measured
-    // just before and just after the timed phase (the machine is shared: load drifts).
-    let (sign_before, verify_before) = baseline(&issuer_key);
+    // The same machine, the same run: one signature over a message as long as a credential's
+    // signing input and one strict verification over one as long as a proof's, measured just
+    // before and just after the timed phase (the machine is shared: load drifts).
+    let (sign_before, verify_before) = baseline(&issuer_key, credential_len, proof_len);
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
     let fsyncs_before = store.fsync_count();
@@ -335,7 +350,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let fsyncs = store.fsync_count() - fsyncs_before;
     let per_s = issued as f64 / elapsed;
 
-    let (sign_after, verify_after) = baseline(&issuer_key);
+    let (sign_after, verify_after) = baseline(&issuer_key, credential_len, proof_len);
     let sign_us = (sign_before + sign_after) / 2.0;
     let verify_us = (verify_before + verify_after) / 2.0;
     let limit = 1e6 / (sign_us + verify_us);
@@ -355,6 +370,8 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         println!("cpu_us_per_credential: {:.0}", cpu * 1e6 / issued as f64);
         println!("cpu_cores_used: {:.2}", cpu / elapsed);
     }
+    println!("sign_message_bytes: {credential_len}");
+    println!("verify_message_bytes: {proof_len}");
     println!("sign_us: {sign_us:.1}");
     println!("verify_us: {verify_us:.1}");
     println!("sign_verify_limit_per_s: {limit:.0}");
