@@ -504,8 +504,6 @@ struct Target {
     authority_end: usize,
     /// Where the `?` of the query is, if the URI has one (`Some` for a bare `?`).
     query_at: Option<usize>,
-    /// Whether the URI as received had an empty path (written `/` in `uri`).
-    empty_path: bool,
 }
 
 impl Target {
@@ -549,7 +547,6 @@ impl Target {
             scheme_end: scheme.len(),
             authority_end,
             query_at,
-            empty_path: path.is_empty(),
         })
     }
 
@@ -605,7 +602,9 @@ impl Origin {
     pub fn parse(public_origin: &str) -> Result<Self, HttpSigError> {
         let origin = public_origin.strip_suffix('/').unwrap_or(public_origin);
         let parsed = Target::parse(origin)?;
-        if !parsed.empty_path || parsed.query_at.is_some() {
+        // Parsed, so it has `://`: nothing may follow the authority.
+        let after_scheme = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if after_scheme.contains(['/', '?']) {
             return Err(HttpSigError::InvalidTargetUri {
                 expected: "a public origin of scheme and authority only",
                 found: shown(public_origin),
@@ -642,7 +641,6 @@ impl Origin {
             uri,
             scheme_end: self.0.scheme_end,
             authority_end: self.0.authority_end,
-            empty_path: false,
         })
     }
 }
@@ -919,7 +917,7 @@ impl Signature {
 
 /// The signatures of a message: the members of `Signature-Input` and `Signature`, matched by
 /// label. Only the structure is checked here; a signature's components and parameters are
-/// checked when it is picked with [`by_label`](Self::by_label) or [`by_tag`](Self::by_tag),
+/// checked when it is picked with [`by_label`](Self::by_label) or [`into_tagged`](Self::into_tagged),
 /// so a foreign signature this module cannot handle does not spoil the one it looks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignatureSet {
@@ -935,13 +933,12 @@ impl SignatureSet {
             MAX_SIGNATURE_FIELD_BYTES,
             MAX_SIGNATURES,
         )?;
-        let values = parse_dictionary(
+        let mut values = parse_dictionary(
             SIGNATURE,
             signature,
             MAX_SIGNATURE_FIELD_BYTES,
             MAX_SIGNATURES,
         )?;
-        let mut values = values;
         let mut members = Vec::with_capacity(inputs.len());
         for (label, entry) in inputs {
             let ListEntry::InnerList(input) = entry else {
@@ -1007,22 +1004,9 @@ impl SignatureSet {
         Signature::parse(label.clone(), input.clone(), value.clone())
     }
 
-    /// The one signature whose `tag` parameter is `tag`; two such signatures are an error.
-    pub fn by_tag(&self, tag: &str) -> Result<Signature, HttpSigError> {
-        let index = self.tagged(tag)?;
-        let (label, input, value) = &self.members[index];
-        Signature::parse(label.clone(), input.clone(), value.clone())
-    }
-
-    /// [`by_tag`](Self::by_tag), taking the signature out of the set rather than copying it.
+    /// The one signature whose `tag` parameter is `tag`, taken out of the set; two such
+    /// signatures are an error.
     pub fn into_tagged(mut self, tag: &str) -> Result<Signature, HttpSigError> {
-        let index = self.tagged(tag)?;
-        let (label, input, value) = self.members.swap_remove(index);
-        Signature::parse(label, input, value)
-    }
-
-    /// Where the one member tagged `tag` is.
-    fn tagged(&self, tag: &str) -> Result<usize, HttpSigError> {
         let mut tagged = self
             .members
             .iter()
@@ -1040,7 +1024,8 @@ impl SignatureSet {
         if tagged.next().is_some() {
             return Err(HttpSigError::DuplicateTag(tag.to_owned()));
         }
-        Ok(index)
+        let (label, input, value) = self.members.swap_remove(index);
+        Signature::parse(label, input, value)
     }
 }
 

@@ -523,7 +523,7 @@ mod tests {
             .collect();
         let target = target_uri(ORIGIN, path_and_query)?;
         let request = Request::new(method, &target, &pairs)?;
-        let signature = SignatureSet::from_request(&request)?.by_tag(TAG)?;
+        let signature = SignatureSet::from_request(&request)?.into_tagged(TAG)?;
         let checked = check_profile(&signature, requirements, now, Window::default())?;
         request.verify_content_digest(&sent.body)?;
         let base = signature_base(&request, &signature)?;
@@ -614,7 +614,7 @@ mod tests {
         let request = Request::new("POST", &target, &pairs).unwrap();
         let signature = SignatureSet::from_request(&request)
             .unwrap()
-            .by_tag(TAG)
+            .into_tagged(TAG)
             .unwrap();
         let base = signature_base(&request, &signature).unwrap();
         let expected_start = "\"@method\": POST\n\"@target-uri\": https://data.example.gov/records?page=2\n\"content-digest\": sha-256=:";
@@ -910,14 +910,14 @@ mod tests {
             "proxy=:AAAA:, sig=:AAAA:",
         )
         .unwrap();
-        assert_eq!(set.by_tag(TAG).unwrap().label(), "sig");
+        assert_eq!(set.into_tagged(TAG).unwrap().label(), "sig");
         let twice =
             SignatureSet::parse(&format!("a={tagged}, b={tagged}"), "a=:AAAA:, b=:AAAA:").unwrap();
-        let err = twice.by_tag(TAG).unwrap_err();
+        let err = twice.into_tagged(TAG).unwrap_err();
         assert_eq!(err, HttpSigError::DuplicateTag(TAG.to_owned()));
         assert_eq!(err.problem(), problem::INVALID_SIGNATURE_INPUT);
         let none = SignatureSet::parse(&format!("proxy={other}"), "proxy=:AAAA:").unwrap();
-        let err = none.by_tag(TAG).unwrap_err();
+        let err = none.into_tagged(TAG).unwrap_err();
         assert!(matches!(err, HttpSigError::SignatureMissing(_)));
         assert_eq!(err.problem(), problem::SIGNATURE_MISSING);
         // A foreign signature with unsupported components does not spoil ours.
@@ -927,7 +927,7 @@ mod tests {
             "proxy=:AAAA:, sig=:AAAA:",
         )
         .unwrap();
-        assert_eq!(set.by_tag(TAG).unwrap().label(), "sig");
+        assert_eq!(set.into_tagged(TAG).unwrap().label(), "sig");
     }
 
     #[test]
@@ -937,7 +937,7 @@ mod tests {
         let request = Request::new("GET", &target, &fields).unwrap();
         let err = SignatureSet::from_request(&request)
             .unwrap()
-            .by_tag(TAG)
+            .into_tagged(TAG)
             .unwrap_err();
         assert_eq!(err.problem(), problem::SIGNATURE_MISSING);
     }

@@ -680,7 +680,7 @@ fn signature_fields_split_over_lines_are_combined() {
     let request = Request::new("GET", "https://example.com/x", &fields).unwrap();
     let set = SignatureSet::from_request(&request).unwrap();
     assert_eq!(set.labels().collect::<Vec<_>>(), ["a", "b"]);
-    assert_eq!(set.by_tag("t").unwrap().label(), "b");
+    assert_eq!(set.into_tagged("t").unwrap().label(), "b");
 }
 
 #[test]
