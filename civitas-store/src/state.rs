@@ -41,7 +41,9 @@ pub const MARKER_KEY: &[u8] = b"\0civitas-store/applied";
 /// - **The marker and the data move together.** [`apply`](Self::apply) writes the batch and
 ///   the new marker to the state tree with one `apply_batch`, which sled applies and recovers
 ///   atomically (cheaper than a transaction across two trees): after any crash, the state tree
-///   holds exactly the effects of records `0..applied()`.
+///   holds exactly the effects of records `0..applied()`. [`apply_each`](Self::apply_each)
+///   gives that up so that readers never wait: after a crash the state may also hold a part
+///   of the effects of the records after the marker, and replay must tolerate it.
 /// - **Behind is normal, ahead is an error.** After a crash the state may be behind the log;
 ///   [`catch_up`](Self::catch_up) applies exactly the missing records, in order. State ahead
 ///   of the log cannot happen if writes are acknowledged only from the log; `catch_up` reports
@@ -156,6 +158,55 @@ impl DerivedState {
                 path: self.path.clone(),
                 source,
             })?;
+        self.applied.store(applied, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes `changes` (`None` removes the key) to the state tree one by one, in order, and
+    /// then sets the applied marker to `applied`, for callers that must not stop readers.
+    ///
+    /// [`apply`](Self::apply) is atomic but holds sled's write lock for the whole batch, and
+    /// every read of every tree in the database waits for it (sled's batches are isolated
+    /// that way). This takes no such lock, at a price the caller pays:
+    ///
+    /// - **Readers may see a part of the changes.** Serve reads of keys being applied from
+    ///   a copy of the changes until this returns.
+    /// - **A crash may leave a part of the changes without the marker.** sled recovers its
+    ///   writes in the order they were made (a prefix of them), and the marker is written last,
+    ///   so the marker never runs ahead of the data; but on restart the records are replayed
+    ///   over a state that may hold some of their effects already. Replay must then give the
+    ///   same state: every record must write values that do not depend on its own earlier
+    ///   effects (set a count, not add to it).
+    ///
+    /// The marker rules are [`apply`](Self::apply)'s: it must advance, else
+    /// [`StoreError::MarkerNotAdvanced`] and nothing is written.
+    pub fn apply_each<'c, I>(&self, changes: I, applied: u64) -> Result<(), StoreError>
+    where
+        I: IntoIterator<Item = (&'c [u8], Option<&'c [u8]>)>,
+    {
+        let _one_at_a_time = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.applied();
+        if applied <= current {
+            return Err(StoreError::MarkerNotAdvanced {
+                current,
+                requested: applied,
+            });
+        }
+        let sled_error = |source| StoreError::Sled {
+            op: "applying a change",
+            path: self.path.clone(),
+            source,
+        };
+        for (key, value) in changes {
+            match value {
+                Some(value) => self.state.insert(key, value).map(drop),
+                None => self.state.remove(key).map(drop),
+            }
+            .map_err(sled_error)?;
+        }
+        self.state
+            .insert(MARKER_KEY, &applied.to_be_bytes()[..])
+            .map_err(sled_error)?;
         self.applied.store(applied, Ordering::Release);
         Ok(())
     }

@@ -220,7 +220,7 @@ pub async fn issue(
     // A list's first credential: serve the list at once rather than at the next round.
     for (list, _) in &indices {
         if !app.ephemeral.is_published(*list) {
-            if crate::status::version_at(app, *list, None)?.is_none() {
+            if crate::status::version_at(app, *list, None).await?.is_none() {
                 crate::status::publish(app, *list).await?;
             }
             app.ephemeral.mark_published(*list);

@@ -189,7 +189,10 @@ impl Command for RedeemCode {
                     format!("wrong tx_code; {left} attempts left")
                 };
                 return Ok((
-                    Some(Event::TxCodeFailed { offer: id }),
+                    Some(Event::TxCodeFailed {
+                        offer: id,
+                        failures: Some(failures + 1),
+                    }),
                     Err(grant_error(description)),
                 ));
             }

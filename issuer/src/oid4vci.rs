@@ -350,15 +350,17 @@ async fn status_list(
             )
         })?),
     };
-    let version = crate::status::version_at(&app, ListId(list), time)?.ok_or_else(|| {
-        ApiError::new(
-            problem::NOT_FOUND,
-            match time {
-                Some(t) => format!("status list {list} had no version at {t}"),
-                None => format!("no status list {list}"),
-            },
-        )
-    })?;
+    let version = crate::status::version_at(&app, ListId(list), time)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                problem::NOT_FOUND,
+                match time {
+                    Some(t) => format!("status list {list} had no version at {t}"),
+                    None => format!("no status list {list}"),
+                },
+            )
+        })?;
     let mut response = version.jws.into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -159,14 +159,14 @@ impl Changes {
 }
 
 /// The lists in use: 1 up to the current one.
-pub(crate) fn lists(app: &AppState) -> Result<Vec<ListId>, StorageError> {
-    let current = app.store.highest_list()?;
+pub(crate) async fn lists(app: &AppState) -> Result<Vec<ListId>, StorageError> {
+    let current = app.store.highest_list().await?;
     Ok((1..=current).map(ListId).collect())
 }
 
 /// Publishes every list now.
 pub(crate) async fn publish_all(app: &AppState) -> Result<(), StorageError> {
-    for list in lists(app)? {
+    for list in lists(app).await? {
         publish(app, list).await?;
     }
     Ok(())
@@ -211,7 +211,7 @@ pub(crate) async fn publish(app: &AppState, list: ListId) -> Result<ListVersion,
 
 /// Anchors every published version not anchored yet, oldest first.
 pub(crate) async fn anchor_pending(app: &AppState) -> anyhow::Result<()> {
-    for list in lists(app)? {
+    for list in lists(app).await? {
         let head = app
             .store
             .get(&head_key(list))?
@@ -296,7 +296,7 @@ async fn anchor_logged(app: &AppState) {
 }
 
 /// The version of `list` in effect at `time` (unix seconds), or the latest.
-pub(crate) fn version_at(
+pub(crate) async fn version_at(
     app: &AppState,
     list: ListId,
     time: Option<i64>,
@@ -306,7 +306,7 @@ pub(crate) fn version_at(
         p.truncate(p.len() - 8);
         p
     };
-    for item in app.store.scan(&prefix).rev() {
+    for item in app.store.scan(&prefix).await?.rev() {
         let (_, value) = item?;
         let v: ListVersion = serde_json::from_slice(&value).map_err(|e| StorageError::Damaged {
             what: "list version",

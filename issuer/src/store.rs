@@ -4,34 +4,53 @@
 //! rebuilt from the log after a crash.
 //!
 //! ```text
-//!  handlers ──Command──▶ writer task ──decide (reads sled + this batch's overlay)──▶ Event
-//!                          │ one append_batch = one fdatasync for every event of the batch
-//!                          ▼ apply the overlay to sled, then answer each handler
+//!  handlers ──Command──▶ writer task: gathers a round of commands and decides each against
+//!                        │ sled + the rounds sled lacks + the round's own changes, then
+//!                        │ queues the round's events on the group-commit log (one
+//!                        │ fdatasync serves every round queued while the last one ran)
+//!                        ▼
+//!                        acknowledger task: once a round is durable, makes its changes
+//!                        │ readable and answers its handlers
+//!                        ▼
+//!                        applier thread: writes every acknowledged round waiting to sled,
+//!                        then forgets their overlays
 //! ```
 //!
-//! Deciding in one task against sled plus the batch's own pending changes makes every
-//! transition (a code redeemed once, a token used once, an index reserved once) atomic
-//! without locks in the handlers, while concurrent requests still share fdatasyncs.
+//! Deciding in one task against everything decided before makes every transition (a code
+//! redeemed once, a token used once, an index reserved once) atomic without locks in the
+//! handlers. The writer does not wait for a round to be durable or applied before it
+//! gathers the next, so while one round's fdatasync runs, the handlers of the others keep
+//! the cores busy; and sled's writes are off every handler's path. Reads through [`Store`]
+//! see every acknowledged round, from its overlay until sled has it; scans wait for sled.
+//!
+//! The applier writes sled key by key ([`DerivedState::apply_each`]): a sled batch would
+//! hold off every reader while it is written. After a crash, sled may therefore hold a part
+//! of the events past its applied marker, and replaying them must not change what they
+//! already did: every event sets values, it never adds to them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rand::Rng as _;
 
 use civitas_store::{DerivedState, GroupCommitLog, Log, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::status::{LIST_FILL, LIST_LEN, ListId, StatusCode};
 
-/// Most commands decided and written in one batch.
-const MAX_BATCH: usize = 512;
-/// Scheduler turns the writer waits for more commands before deciding a batch.
+/// Most commands decided in one round.
+const MAX_ROUND: usize = 512;
+/// Scheduler turns the writer waits for more commands before closing a round.
 const GATHER_TURNS: usize = 8;
 /// Queue of commands waiting for the writer.
 const QUEUE: usize = 4096;
+/// Rounds queued on the log and waiting to be acknowledged, or acknowledged and waiting for
+/// sled: the writer waits when either queue is full.
+const ROUNDS_IN_FLIGHT: usize = 256;
 
 /// Why a storage step failed.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +180,11 @@ pub enum Event {
     TxCodeFailed {
         /// The offer.
         offer: String,
+        /// Wrong tx codes so far, this one included. A count rather than "one more", so
+        /// that replaying the event over a state that already has it changes nothing.
+        /// Absent in logs written before it was recorded: one more then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failures: Option<u8>,
     },
     /// The code was exchanged for an access token.
     CodeRedeemed {
@@ -276,26 +300,35 @@ pub(crate) fn highest_list(tree: &sled::Tree) -> Result<u32, StorageError> {
 
 type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// Reads sled through the changes of the batch being decided, and collects one event's own
-/// changes (merged into the batch only when the whole event applied).
+/// Reads sled through the rounds it does not have yet and the changes of the round being
+/// decided, and collects one event's own changes (merged into the round only when the whole
+/// event applied).
 pub(crate) struct View<'a> {
     tree: &'a sled::Tree,
-    batch: &'a Overlay,
+    /// Earlier rounds not yet in sled, oldest first.
+    earlier: &'a [Arc<Overlay>],
+    round: &'a Overlay,
     own: Overlay,
 }
 
 impl<'a> View<'a> {
-    fn new(tree: &'a sled::Tree, batch: &'a Overlay) -> Self {
+    fn new(tree: &'a sled::Tree, earlier: &'a [Arc<Overlay>], round: &'a Overlay) -> Self {
         Self {
             tree,
-            batch,
+            earlier,
+            round,
             own: Overlay::new(),
         }
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        if let Some(v) = self.own.get(key).or_else(|| self.batch.get(key)) {
-            return Ok(v.clone());
+        let newest_first = [&self.own, self.round]
+            .into_iter()
+            .chain(self.earlier.iter().rev().map(|o| &**o));
+        for overlay in newest_first {
+            if let Some(v) = overlay.get(key) {
+                return Ok(v.clone());
+            }
         }
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
@@ -345,10 +378,10 @@ impl Event {
                 view.put(code_key(&offer.code_hash), offer.id.as_bytes().to_vec());
                 view.put_json(offer_key(&offer.id), offer);
             }
-            Self::TxCodeFailed { offer } => {
+            Self::TxCodeFailed { offer, failures } => {
                 let mut o = load_offer(view, offer)?;
-                if let OfferState::Open { failures } = o.state {
-                    let failures = failures.saturating_add(1);
+                if let OfferState::Open { failures: before } = o.state {
+                    let failures = failures.unwrap_or_else(|| before.saturating_add(1));
                     o.state = if failures >= crate::offers::MAX_TX_CODE_FAILURES {
                         OfferState::Locked
                     } else {
@@ -454,6 +487,22 @@ struct Inner {
     log: GroupCommitLog,
     jobs: mpsc::Sender<Job>,
     alloc: Mutex<Allocator>,
+    /// Rounds decided but not yet in sled, oldest first.
+    unapplied: RwLock<VecDeque<Unapplied>>,
+    /// The last round acknowledged.
+    acknowledged: AtomicU64,
+    /// The last round in sled; closed once the applier has stopped.
+    applied: watch::Receiver<u64>,
+    /// Set when the log or sled failed: the writer decides nothing more.
+    failed: AtomicBool,
+}
+
+/// A round's changes, until sled has them.
+struct Unapplied {
+    round: u64,
+    overlay: Arc<Overlay>,
+    /// Durable and answered: readers see it.
+    acknowledged: bool,
 }
 
 /// Status indices of the current list: taken when recorded in sled or handed out since the
@@ -518,13 +567,33 @@ impl Store {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let tree = state.state();
         let alloc = Mutex::new(Allocator::load(tree, ListId(highest_list(tree)?.max(1)))?);
+        let (applied_tx, applied) = watch::channel(0);
         let inner = Arc::new(Inner {
             state,
             log,
             jobs,
             alloc,
+            unapplied: RwLock::new(VecDeque::new()),
+            acknowledged: AtomicU64::new(0),
+            applied,
+            failed: AtomicBool::new(false),
         });
-        tokio::spawn(writer(Arc::downgrade(&inner), rx));
+        let (to_acknowledger, acknowledger_rx) = mpsc::channel(ROUNDS_IN_FLIGHT);
+        let (to_applier, applier_rx) = mpsc::channel(ROUNDS_IN_FLIGHT);
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("issuer-sled-applier".to_owned())
+            .spawn(move || applier(weak, applier_rx, applied_tx))
+            .map_err(|e| StorageError::Damaged {
+                what: "applier thread",
+                detail: e.to_string(),
+            })?;
+        tokio::spawn(acknowledger(
+            Arc::downgrade(&inner),
+            acknowledger_rx,
+            to_applier,
+        ));
+        tokio::spawn(writer(Arc::downgrade(&inner), rx, to_acknowledger));
         Ok(Self { inner })
     }
 
@@ -558,32 +627,69 @@ impl Store {
         rx.await.map_err(|_| StorageError::Stopped)?
     }
 
-    /// Reads a value as stored (outside any batch).
+    /// Reads a value as acknowledged.
     pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         key: &[u8],
         what: &'static str,
     ) -> Result<Option<T>, StorageError> {
-        View::new(self.inner.state.state(), &Overlay::new()).get_json(key, what)
+        self.get(key)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| StorageError::Damaged {
+                    what,
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
-    /// The highest list with a reserved index (0 when none).
-    pub(crate) fn highest_list(&self) -> Result<u32, StorageError> {
+    /// The highest list with a reserved index (0 when none), as acknowledged.
+    pub(crate) async fn highest_list(&self) -> Result<u32, StorageError> {
+        self.settled().await?;
         highest_list(self.inner.state.state())
     }
 
-    /// Reads raw bytes as stored.
+    /// Reads raw bytes as acknowledged: from the newest acknowledged round sled does not
+    /// have yet that changed the key, else from sled.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        {
+            let unapplied = self
+                .inner
+                .unapplied
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            let acknowledged = unapplied.iter().rev().filter(|u| u.acknowledged);
+            for round in acknowledged {
+                if let Some(value) = round.overlay.get(key) {
+                    return Ok(value.clone());
+                }
+            }
+        }
+        // A round leaves the list only once sled has it.
         Ok(self.inner.state.state().get(key)?.map(|v| v.to_vec()))
     }
 
-    /// Values under a key prefix, in key order.
-    pub(crate) fn scan(
+    /// Values under a key prefix, in key order, once sled holds every acknowledged change.
+    pub(crate) async fn scan(
         &self,
         prefix: &[u8],
-    ) -> impl DoubleEndedIterator<Item = Result<(sled::IVec, sled::IVec), sled::Error>> + use<>
-    {
-        self.inner.state.state().scan_prefix(prefix)
+    ) -> Result<
+        impl DoubleEndedIterator<Item = Result<(sled::IVec, sled::IVec), sled::Error>> + use<>,
+        StorageError,
+    > {
+        self.settled().await?;
+        Ok(self.inner.state.state().scan_prefix(prefix))
+    }
+
+    /// Waits until sled holds every change acknowledged so far.
+    async fn settled(&self) -> Result<(), StorageError> {
+        let target = self.inner.acknowledged.load(Ordering::Acquire);
+        let mut applied = self.inner.applied.clone();
+        applied
+            .wait_for(|applied| *applied >= target)
+            .await
+            .map(drop)
+            .map_err(|_| StorageError::Stopped)
     }
 
     /// Takes a random free status index in the current list (moving to a new list once this
@@ -621,100 +727,411 @@ fn replay(log: &Log, state: &DerivedState) -> Result<(), StorageError> {
             what: "log record",
             detail: format!("record {index}: {e}"),
         })?;
-        let batch = Overlay::new();
-        let mut view = View::new(state.state(), &batch);
+        let round = Overlay::new();
+        let mut view = View::new(state.state(), &[], &round);
         event.apply(&mut view)?;
-        state.apply(to_batch(view.own), index + 1)?;
+        state.apply(to_batch(&view.own), index + 1)?;
     }
     Ok(())
 }
 
-fn to_batch(overlay: Overlay) -> sled::Batch {
+fn to_batch(overlay: &Overlay) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (k, v) in overlay {
         match v {
-            Some(v) => batch.insert(k, v),
-            None => batch.remove(k),
+            Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+            None => batch.remove(k.as_slice()),
         }
     }
     batch
 }
 
-async fn writer(inner: std::sync::Weak<Inner>, mut rx: mpsc::Receiver<Job>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
+/// The round the writer is deciding: its overlay, its records and who waits for them.
+struct Round<'a> {
+    tree: &'a sled::Tree,
+    earlier: Vec<Arc<Overlay>>,
+    overlay: Overlay,
+    records: Vec<Vec<u8>>,
+    replies: Vec<Reply>,
+}
+
+type Reply = Box<dyn FnOnce(bool) + Send>;
+
+impl<'a> Round<'a> {
+    /// A round decided after every round not yet in sled.
+    fn new(inner: &'a Inner) -> Self {
+        let earlier = inner
+            .unapplied
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|u| u.overlay.clone())
+            .collect();
+        Self {
+            tree: inner.state.state(),
+            earlier,
+            overlay: Overlay::new(),
+            records: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// Decides `job` against sled, the earlier rounds and the events decided before it in
+    /// this round.
+    fn decide(&mut self, job: Job) {
+        let (event, reply) = job(&View::new(self.tree, &self.earlier, &self.overlay));
+        let Some(event) = event else {
+            reply(true);
+            return;
+        };
+        let mut view = View::new(self.tree, &self.earlier, &self.overlay);
+        let applied = event.apply(&mut view).map(|()| view.own);
+        match (applied, serde_json::to_vec(&event)) {
+            (Ok(own), Ok(record)) => {
+                self.overlay.extend(own);
+                self.records.push(record);
+                self.replies.push(reply);
+            }
+            (Err(e), _) => {
+                tracing::error!(error = %e, "an event does not apply; refused");
+                reply(false);
+            }
+            (_, Err(e)) => {
+                tracing::error!(error = %e, "an event does not encode; refused");
+                reply(false);
+            }
+        }
+    }
+}
+
+/// A round queued on the log, waiting to be durable.
+struct Queued {
+    round: u64,
+    overlay: Arc<Overlay>,
+    /// Records in the round.
+    len: u64,
+    queued: civitas_store::Queued,
+    replies: Vec<Reply>,
+}
+
+/// A round durable and answered, waiting for sled.
+struct Acknowledged {
+    round: u64,
+    overlay: Arc<Overlay>,
+    /// The applied marker once sled has it: the log records up to its last one.
+    marker: u64,
+}
+
+/// Decides commands in rounds and queues each round's events on the log, without waiting
+/// for earlier rounds to be durable or applied.
+async fn writer(
+    inner: std::sync::Weak<Inner>,
+    mut rx: mpsc::Receiver<Job>,
+    acknowledger: mpsc::Sender<Queued>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_ROUND);
+    let mut next_round = 0u64;
     loop {
-        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+        if rx.recv_many(&mut jobs, MAX_ROUND).await == 0 {
             return;
         }
-        // Give requests already under way a few turns to join this batch: one fdatasync and
-        // one sled transaction then serve them all.
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.failed.load(Ordering::Acquire) {
+            // Nothing more is decided: the commands get "stopped".
+            return;
+        }
+        let mut round = Round::new(&inner);
+        let mut decided = 0;
+        for job in jobs.drain(..) {
+            round.decide(job);
+            decided += 1;
+        }
         for _ in 0..GATHER_TURNS {
-            if jobs.len() >= MAX_BATCH {
+            if decided >= MAX_ROUND {
                 break;
             }
             tokio::task::yield_now().await;
-            while jobs.len() < MAX_BATCH {
+            while decided < MAX_ROUND {
                 match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(job) => {
+                        round.decide(job);
+                        decided += 1;
+                    }
                     Err(_) => break,
                 }
             }
         }
-        let Some(inner) = inner.upgrade() else { return };
-        let tree = inner.state.state();
-        let mut batch = Overlay::new();
-        let mut records = Vec::new();
-        let mut replies = Vec::new();
-        for job in jobs.drain(..) {
-            let (event, reply) = job(&View::new(tree, &batch));
-            let Some(event) = event else {
-                reply(true);
-                continue;
-            };
-            let mut view = View::new(tree, &batch);
-            let applied = event.apply(&mut view).map(|()| view.own);
-            match (applied, serde_json::to_vec(&event)) {
-                (Ok(own), Ok(record)) => {
-                    batch.extend(own);
-                    records.push(record);
-                    replies.push(reply);
-                }
-                (Err(e), _) => {
-                    tracing::error!(error = %e, "an event does not apply; refused");
-                    reply(false);
-                }
-                (_, Err(e)) => {
-                    tracing::error!(error = %e, "an event does not encode; refused");
-                    reply(false);
-                }
-            }
-        }
+        let Round {
+            overlay,
+            records,
+            replies,
+            ..
+        } = round;
         if records.is_empty() {
             continue;
         }
-        let n = records.len() as u64;
-        let first = match inner.log.append_batch(records).await {
+        let len = records.len() as u64;
+        let queued = match inner.log.enqueue(records).await {
+            Ok(queued) => queued,
+            Err(e) => {
+                tracing::error!(error = %e, "the log refused a write; nothing was acknowledged");
+                inner.failed.store(true, Ordering::Release);
+                replies.into_iter().for_each(|reply| reply(false));
+                return;
+            }
+        };
+        next_round += 1;
+        let overlay = Arc::new(overlay);
+        inner
+            .unapplied
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(Unapplied {
+                round: next_round,
+                overlay: overlay.clone(),
+                acknowledged: false,
+            });
+        let queued = Queued {
+            round: next_round,
+            overlay,
+            len,
+            queued,
+            replies,
+        };
+        if acknowledger.send(queued).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Answers each round's handlers, in order, once its events are durable.
+async fn acknowledger(
+    inner: std::sync::Weak<Inner>,
+    mut rx: mpsc::Receiver<Queued>,
+    applier: mpsc::Sender<Acknowledged>,
+) {
+    while let Some(Queued {
+        round,
+        overlay,
+        len,
+        queued,
+        replies,
+    }) = rx.recv().await
+    {
+        let durable = queued.durable().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let first = match durable {
             Ok(first) => first,
             Err(e) => {
-                // The log is poisoned: it acknowledges nothing more.
+                // The log is poisoned: it acknowledges nothing more, so every later round
+                // fails too, and the writer decides no more.
                 tracing::error!(error = %e, "the log refused a write; nothing was acknowledged");
-                for reply in replies {
-                    reply(false);
-                }
+                inner.failed.store(true, Ordering::Release);
+                replies.into_iter().for_each(|reply| reply(false));
                 continue;
             }
         };
-        if let Err(e) = inner.state.apply(to_batch(batch), first + n) {
-            // The events are durable but sled missed them: stop, so that nothing is decided
-            // against stale state; a restart replays them from the log.
-            tracing::error!(error = %e, "applying to sled failed; the writer stops");
-            for reply in replies {
-                reply(false);
+        {
+            let mut unapplied = inner.unapplied.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(u) = unapplied.iter_mut().find(|u| u.round == round) {
+                u.acknowledged = true;
             }
+        }
+        inner.acknowledged.store(round, Ordering::Release);
+        replies.into_iter().for_each(|reply| reply(true));
+        let acknowledged = Acknowledged {
+            round,
+            overlay,
+            marker: first + len,
+        };
+        if applier.send(acknowledged).await.is_err() {
             return;
         }
-        for reply in replies {
-            reply(true);
+    }
+}
+
+/// Writes acknowledged rounds to sled (every round waiting at once) and then forgets their
+/// overlays.
+fn applier(
+    inner: std::sync::Weak<Inner>,
+    mut rx: mpsc::Receiver<Acknowledged>,
+    applied: watch::Sender<u64>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut rounds = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            rounds.push(more);
         }
+        let Some(inner) = inner.upgrade() else { return };
+        let (last, marker) = rounds.last().map_or((0, 0), |r| (r.round, r.marker));
+        // One by one rather than as one sled batch: a batch would hold off every reader
+        // until it is written, and readers are served the rounds' overlays meanwhile.
+        // Replay is idempotent, as `apply_each` asks.
+        let changes = rounds.iter().flat_map(|round| {
+            round
+                .overlay
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        });
+        if let Err(e) = inner.state.apply_each(changes, marker) {
+            // The events are durable but sled missed them: stop deciding, so that nothing
+            // is decided against stale state (readers still see the rounds); a restart
+            // replays them from the log.
+            tracing::error!(error = %e, "applying to sled failed; the issuer's store stops");
+            inner.failed.store(true, Ordering::Release);
+            return;
+        }
+        inner
+            .unapplied
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|u| u.round > last);
+        applied.send_replace(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(state: OfferState) -> Offer {
+        let mut claims = Map::new();
+        claims.insert("given_name".to_owned(), Value::from("Ada"));
+        Offer {
+            id: "offer-1".to_owned(),
+            code_hash: "code-hash".to_owned(),
+            config_id: "ResidentIdentity".to_owned(),
+            claims,
+            holder: None,
+            tx_code_hash: Some("tx-hash".to_owned()),
+            created_by: "did:civ:operator".to_owned(),
+            created_ms: 1_000,
+            expires_ms: 601_000,
+            valid_for_s: 3_600,
+            state,
+        }
+    }
+
+    /// Every kind of event, in an order the writer could have decided them.
+    fn events() -> Vec<Event> {
+        let credential = IssuedCredential {
+            id: "credential-1".to_owned(),
+            offer: "offer-1".to_owned(),
+            vct: "https://vct.example/ResidentIdentity".to_owned(),
+            sub: "did:civ:holder".to_owned(),
+            iat: 1_700_000_000,
+            exp: 1_700_003_600,
+            list: ListId(1),
+            idx: 4_242,
+            status: StatusCode::Valid,
+        };
+        let mut issued = offer(OfferState::Issued {
+            credentials: vec![credential.id.clone()],
+        });
+        issued.claims = Map::new();
+        let version = |version| ListVersion {
+            list: ListId(1),
+            version,
+            iat: 1_700_000_000 + i64::try_from(version).unwrap_or(0),
+            jws: format!("jws-{version}"),
+        };
+        vec![
+            Event::OfferCreated {
+                offer: offer(OfferState::Open { failures: 0 }),
+            },
+            Event::TxCodeFailed {
+                offer: "offer-1".to_owned(),
+                failures: Some(1),
+            },
+            Event::TxCodeFailed {
+                offer: "offer-1".to_owned(),
+                failures: Some(2),
+            },
+            Event::CodeRedeemed {
+                offer: "offer-1".to_owned(),
+                token_hash: "token-hash".to_owned(),
+                token_expires_ms: 301_000,
+            },
+            Event::Issued {
+                offer: issued,
+                token_hash: "token-hash".to_owned(),
+                credentials: vec![credential],
+            },
+            Event::ListPublished {
+                version: version(1),
+            },
+            Event::StatusChanged {
+                credential: "credential-1".to_owned(),
+                status: StatusCode::Suspended,
+                by: "did:civ:operator".to_owned(),
+                at_ms: 2_000,
+            },
+            Event::ListPublished {
+                version: version(2),
+            },
+            Event::StatusChanged {
+                credential: "credential-1".to_owned(),
+                status: StatusCode::Revoked,
+                by: "did:civ:operator".to_owned(),
+                at_ms: 3_000,
+            },
+            Event::ListAnchored {
+                list: ListId(1),
+                version: 2,
+                anchor: "anchor-1".to_owned(),
+                seq: 1,
+            },
+        ]
+    }
+
+    /// Applies `events` one by one to `tree`, as replay does.
+    fn replay(tree: &sled::Tree, events: &[Event]) {
+        let round = Overlay::new();
+        for event in events {
+            let mut view = View::new(tree, &[], &round);
+            event.apply(&mut view).unwrap();
+            tree.apply_batch(to_batch(&view.own)).unwrap();
+        }
+    }
+
+    fn contents(tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+        tree.iter().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn replay_over_a_part_of_its_own_effects_gives_the_same_state() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let events = events();
+        let full = db.open_tree("full").unwrap();
+        replay(&full, &events);
+        let expected = contents(&full);
+        assert_eq!(
+            full.get(offer_key("offer-1"))
+                .unwrap()
+                .map(|v| { serde_json::from_slice::<Offer>(&v).unwrap().state }),
+            Some(OfferState::Issued {
+                credentials: vec!["credential-1".to_owned()]
+            })
+        );
+
+        // A crash while the applier wrote the changes key by key leaves any part of them
+        // in sled; the events are then replayed from the marker, which did not move.
+        for keep in [1usize, 2, 3, 5] {
+            let partial = db.open_tree(format!("partial-{keep}")).unwrap();
+            for (i, (key, value)) in expected.iter().enumerate() {
+                if i % keep == 0 {
+                    partial.insert(key, value).unwrap();
+                }
+            }
+            replay(&partial, &events);
+            assert_eq!(contents(&partial), expected, "keeping every {keep}th key");
+        }
+
+        // Replaying the tx code failures alone over the final offer adds nothing.
+        let failures = db.open_tree("failures").unwrap();
+        replay(&failures, &events[..3]);
+        let once = contents(&failures);
+        replay(&failures, &events[1..3]);
+        assert_eq!(contents(&failures), once);
     }
 }

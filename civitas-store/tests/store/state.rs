@@ -98,6 +98,43 @@ fn marker_and_data_change_together() {
 }
 
 #[test]
+fn apply_each_writes_in_order_then_the_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = DerivedState::open(dir.path()).unwrap();
+    let changes: [(&[u8], Option<&[u8]>); 4] = [
+        (b"a", Some(b"1")),
+        (b"b", Some(b"2")),
+        (b"a", Some(b"3")),
+        (b"b", None),
+    ];
+    state.apply_each(changes, 4).unwrap();
+    assert_eq!(state.applied(), 4);
+    assert_eq!(state.state().get("a").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(state.state().get("b").unwrap(), None);
+
+    // A marker that does not advance writes nothing.
+    let error = state
+        .apply_each([(&b"c"[..], Some(&b"4"[..]))], 4)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::MarkerNotAdvanced {
+                current: 4,
+                requested: 4
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(state.state().get("c").unwrap(), None);
+    drop(state);
+
+    let state = DerivedState::open(dir.path()).unwrap();
+    assert_eq!(state.applied(), 4);
+    assert_eq!(state.state().get("a").unwrap().as_deref(), Some(&b"3"[..]));
+}
+
+#[test]
 fn state_ahead_of_the_log_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path().join("log")).unwrap();
