@@ -142,14 +142,7 @@ impl DerivedState {
     /// [`applied()`](Self::applied), else [`StoreError::MarkerNotAdvanced`] and nothing
     /// changes. Like sled, this does not sync: the log is what makes a record durable.
     pub fn apply(&self, mut batch: sled::Batch, applied: u64) -> Result<(), StoreError> {
-        let _one_at_a_time = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.applied();
-        if applied <= current {
-            return Err(StoreError::MarkerNotAdvanced {
-                current,
-                requested: applied,
-            });
-        }
+        let _one_at_a_time = self.lock_to_advance(applied)?;
         batch.insert(MARKER_KEY, &applied.to_be_bytes()[..]);
         self.state
             .apply_batch(batch)
@@ -184,14 +177,7 @@ impl DerivedState {
     where
         I: IntoIterator<Item = (&'c [u8], Option<&'c [u8]>)>,
     {
-        let _one_at_a_time = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.applied();
-        if applied <= current {
-            return Err(StoreError::MarkerNotAdvanced {
-                current,
-                requested: applied,
-            });
-        }
+        let _one_at_a_time = self.lock_to_advance(applied)?;
         let sled_error = |source| StoreError::Sled {
             op: "applying a change",
             path: self.path.clone(),
@@ -209,6 +195,19 @@ impl DerivedState {
             .map_err(sled_error)?;
         self.applied.store(applied, Ordering::Release);
         Ok(())
+    }
+
+    /// Takes the apply lock, once the marker would advance to `applied`.
+    fn lock_to_advance(&self, applied: u64) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
+        let guard = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.applied();
+        if applied <= current {
+            return Err(StoreError::MarkerNotAdvanced {
+                current,
+                requested: applied,
+            });
+        }
+        Ok(guard)
     }
 
     /// Replays the log records the state has not applied yet, `applied()..log.len()`, and

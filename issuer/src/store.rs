@@ -338,14 +338,7 @@ impl<'a> View<'a> {
         key: &[u8],
         what: &'static str,
     ) -> Result<Option<T>, StorageError> {
-        self.get(key)?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StorageError::Damaged {
-                    what,
-                    detail: e.to_string(),
-                })
-            })
-            .transpose()
+        decode_json(self.get(key)?, what)
     }
 
     pub(crate) fn get_u64(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
@@ -368,6 +361,21 @@ impl<'a> View<'a> {
     pub(crate) fn remove(&mut self, key: Vec<u8>) {
         self.own.insert(key, None);
     }
+}
+
+/// Decodes a stored JSON value, if there is one.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    bytes: Option<Vec<u8>>,
+    what: &'static str,
+) -> Result<Option<T>, StorageError> {
+    bytes
+        .map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| StorageError::Damaged {
+                what,
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
 }
 
 impl Event {
@@ -633,14 +641,7 @@ impl Store {
         key: &[u8],
         what: &'static str,
     ) -> Result<Option<T>, StorageError> {
-        self.get(key)?
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| StorageError::Damaged {
-                    what,
-                    detail: e.to_string(),
-                })
-            })
-            .transpose()
+        decode_json(self.get(key)?, what)
     }
 
     /// The highest list with a reserved index (0 when none), as acknowledged.
