@@ -491,10 +491,17 @@ pub struct Store {
 }
 
 struct Inner {
-    state: DerivedState,
     log: GroupCommitLog,
     jobs: mpsc::Sender<Job>,
     alloc: Mutex<Allocator>,
+    shared: Arc<Shared>,
+}
+
+/// What the acknowledger and the applier use too. They hold it weakly, and the log is not
+/// in it: once the last [`Store`] handle is gone, the log closes at once (a store can be
+/// opened again), and sled closes as soon as the applier has written what it holds.
+struct Shared {
+    state: DerivedState,
     /// Rounds decided but not yet in sled, oldest first.
     unapplied: RwLock<VecDeque<Unapplied>>,
     /// The last round acknowledged.
@@ -576,11 +583,8 @@ impl Store {
         let tree = state.state();
         let alloc = Mutex::new(Allocator::load(tree, ListId(highest_list(tree)?.max(1)))?);
         let (applied_tx, applied) = watch::channel(0);
-        let inner = Arc::new(Inner {
+        let shared = Arc::new(Shared {
             state,
-            log,
-            jobs,
-            alloc,
             unapplied: RwLock::new(VecDeque::new()),
             acknowledged: AtomicU64::new(0),
             applied,
@@ -588,7 +592,7 @@ impl Store {
         });
         let (to_acknowledger, acknowledger_rx) = mpsc::channel(ROUNDS_IN_FLIGHT);
         let (to_applier, applier_rx) = mpsc::channel(ROUNDS_IN_FLIGHT);
-        let weak = Arc::downgrade(&inner);
+        let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("issuer-sled-applier".to_owned())
             .spawn(move || applier(weak, applier_rx, applied_tx))
@@ -597,10 +601,16 @@ impl Store {
                 detail: e.to_string(),
             })?;
         tokio::spawn(acknowledger(
-            Arc::downgrade(&inner),
+            Arc::downgrade(&shared),
             acknowledger_rx,
             to_applier,
         ));
+        let inner = Arc::new(Inner {
+            log,
+            jobs,
+            alloc,
+            shared,
+        });
         tokio::spawn(writer(Arc::downgrade(&inner), rx, to_acknowledger));
         Ok(Self { inner })
     }
@@ -647,7 +657,7 @@ impl Store {
     /// The highest list with a reserved index (0 when none), as acknowledged.
     pub(crate) async fn highest_list(&self) -> Result<u32, StorageError> {
         self.settled().await?;
-        highest_list(self.inner.state.state())
+        highest_list(self.inner.shared.state.state())
     }
 
     /// Reads raw bytes as acknowledged: from the newest acknowledged round sled does not
@@ -656,6 +666,7 @@ impl Store {
         {
             let unapplied = self
                 .inner
+                .shared
                 .unapplied
                 .read()
                 .unwrap_or_else(|e| e.into_inner());
@@ -667,7 +678,13 @@ impl Store {
             }
         }
         // A round leaves the list only once sled has it.
-        Ok(self.inner.state.state().get(key)?.map(|v| v.to_vec()))
+        Ok(self
+            .inner
+            .shared
+            .state
+            .state()
+            .get(key)?
+            .map(|v| v.to_vec()))
     }
 
     /// Values under a key prefix, in key order, once sled holds every acknowledged change.
@@ -679,13 +696,13 @@ impl Store {
         StorageError,
     > {
         self.settled().await?;
-        Ok(self.inner.state.state().scan_prefix(prefix))
+        Ok(self.inner.shared.state.state().scan_prefix(prefix))
     }
 
     /// Waits until sled holds every change acknowledged so far.
     async fn settled(&self) -> Result<(), StorageError> {
-        let target = self.inner.acknowledged.load(Ordering::Acquire);
-        let mut applied = self.inner.applied.clone();
+        let target = self.inner.shared.acknowledged.load(Ordering::Acquire);
+        let mut applied = self.inner.shared.applied.clone();
         applied
             .wait_for(|applied| *applied >= target)
             .await
@@ -762,6 +779,7 @@ impl<'a> Round<'a> {
     /// A round decided after every round not yet in sled.
     fn new(inner: &'a Inner) -> Self {
         let earlier = inner
+            .shared
             .unapplied
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -769,7 +787,7 @@ impl<'a> Round<'a> {
             .map(|u| u.overlay.clone())
             .collect();
         Self {
-            tree: inner.state.state(),
+            tree: inner.shared.state.state(),
             earlier,
             overlay: Overlay::new(),
             records: Vec::new(),
@@ -837,7 +855,7 @@ async fn writer(
             return;
         }
         let Some(inner) = inner.upgrade() else { return };
-        if inner.failed.load(Ordering::Acquire) {
+        if inner.shared.failed.load(Ordering::Acquire) {
             // Nothing more is decided: the commands get "stopped".
             return;
         }
@@ -876,7 +894,7 @@ async fn writer(
             Ok(queued) => queued,
             Err(e) => {
                 tracing::error!(error = %e, "the log refused a write; nothing was acknowledged");
-                inner.failed.store(true, Ordering::Release);
+                inner.shared.failed.store(true, Ordering::Release);
                 replies.into_iter().for_each(|reply| reply(false));
                 return;
             }
@@ -884,6 +902,7 @@ async fn writer(
         next_round += 1;
         let overlay = Arc::new(overlay);
         inner
+            .shared
             .unapplied
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -907,7 +926,7 @@ async fn writer(
 
 /// Answers each round's handlers, in order, once its events are durable.
 async fn acknowledger(
-    inner: std::sync::Weak<Inner>,
+    shared: std::sync::Weak<Shared>,
     mut rx: mpsc::Receiver<Queued>,
     applier: mpsc::Sender<Acknowledged>,
 ) {
@@ -920,25 +939,27 @@ async fn acknowledger(
     }) = rx.recv().await
     {
         let durable = queued.durable().await;
-        let Some(inner) = inner.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let first = match durable {
             Ok(first) => first,
             Err(e) => {
                 // The log is poisoned: it acknowledges nothing more, so every later round
                 // fails too, and the writer decides no more.
                 tracing::error!(error = %e, "the log refused a write; nothing was acknowledged");
-                inner.failed.store(true, Ordering::Release);
+                shared.failed.store(true, Ordering::Release);
                 replies.into_iter().for_each(|reply| reply(false));
                 continue;
             }
         };
         {
-            let mut unapplied = inner.unapplied.write().unwrap_or_else(|e| e.into_inner());
+            let mut unapplied = shared.unapplied.write().unwrap_or_else(|e| e.into_inner());
             if let Some(u) = unapplied.iter_mut().find(|u| u.round == round) {
                 u.acknowledged = true;
             }
         }
-        inner.acknowledged.store(round, Ordering::Release);
+        shared.acknowledged.store(round, Ordering::Release);
         replies.into_iter().for_each(|reply| reply(true));
         let acknowledged = Acknowledged {
             round,
@@ -954,7 +975,7 @@ async fn acknowledger(
 /// Writes acknowledged rounds to sled (every round waiting at once) and then forgets their
 /// overlays.
 fn applier(
-    inner: std::sync::Weak<Inner>,
+    shared: std::sync::Weak<Shared>,
     mut rx: mpsc::Receiver<Acknowledged>,
     applied: watch::Sender<u64>,
 ) {
@@ -963,7 +984,9 @@ fn applier(
         while let Ok(more) = rx.try_recv() {
             rounds.push(more);
         }
-        let Some(inner) = inner.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let (last, marker) = rounds.last().map_or((0, 0), |r| (r.round, r.marker));
         // One by one rather than as one sled batch: a batch would hold off every reader
         // until it is written, and readers are served the rounds' overlays meanwhile.
@@ -974,15 +997,15 @@ fn applier(
                 .iter()
                 .map(|(k, v)| (k.as_slice(), v.as_deref()))
         });
-        if let Err(e) = inner.state.apply_each(changes, marker) {
+        if let Err(e) = shared.state.apply_each(changes, marker) {
             // The events are durable but sled missed them: stop deciding, so that nothing
             // is decided against stale state (readers still see the rounds); a restart
             // replays them from the log.
             tracing::error!(error = %e, "applying to sled failed; the issuer's store stops");
-            inner.failed.store(true, Ordering::Release);
+            shared.failed.store(true, Ordering::Release);
             return;
         }
-        inner
+        shared
             .unapplied
             .write()
             .unwrap_or_else(|e| e.into_inner())
