@@ -72,6 +72,9 @@ pub enum StorageError {
     /// sled failed.
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
+    /// The thread that writes acknowledged rounds to sled could not be started.
+    #[error("cannot start the sled applier thread: {0}")]
+    Applier(std::io::Error),
 }
 
 /// A credential offer as the issuer keeps it (the codes only as hashes).
@@ -596,10 +599,7 @@ impl Store {
         std::thread::Builder::new()
             .name("issuer-sled-applier".to_owned())
             .spawn(move || applier(weak, applier_rx, applied_tx))
-            .map_err(|e| StorageError::Damaged {
-                what: "applier thread",
-                detail: e.to_string(),
-            })?;
+            .map_err(StorageError::Applier)?;
         tokio::spawn(acknowledger(
             Arc::downgrade(&shared),
             acknowledger_rx,
@@ -748,17 +748,17 @@ fn replay(log: &Log, state: &DerivedState) -> Result<(), StorageError> {
         let round = Overlay::new();
         let mut view = View::new(state.state(), &[], &round);
         event.apply(&mut view)?;
-        state.apply(to_batch(&view.own), index + 1)?;
+        state.apply(to_batch(view.own), index + 1)?;
     }
     Ok(())
 }
 
-fn to_batch(overlay: &Overlay) -> sled::Batch {
+fn to_batch(overlay: Overlay) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (k, v) in overlay {
         match v {
-            Some(v) => batch.insert(k.as_slice(), v.as_slice()),
-            None => batch.remove(k.as_slice()),
+            Some(v) => batch.insert(k, v),
+            None => batch.remove(k),
         }
     }
     batch
@@ -1114,7 +1114,7 @@ mod tests {
         for event in events {
             let mut view = View::new(tree, &[], &round);
             event.apply(&mut view).unwrap();
-            tree.apply_batch(to_batch(&view.own)).unwrap();
+            tree.apply_batch(to_batch(view.own)).unwrap();
         }
     }
 
