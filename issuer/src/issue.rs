@@ -164,8 +164,7 @@ pub async fn issue(
     proofs: &[String],
     now: i64,
 ) -> Result<Vec<String>, OAuthError> {
-    let token_hash = hash_secret(token);
-    let offer = offer_for_token(&app.store, &token_hash, now_ms())?;
+    let (offer, read) = offer_for_token(&app.store, token, now_ms())?;
     if offer.config_id != config_id {
         return Err(OAuthError::new(
             OAuthCode::InvalidCredentialRequest,
@@ -212,8 +211,9 @@ pub async fn issue(
     let indices: Vec<(ListId, u32)> = records.iter().map(|r| (r.list, r.idx)).collect();
     app.store
         .run(UseToken {
-            token_hash,
+            token_hash: hash_secret(token),
             offer: offer.clone(),
+            read,
             credentials: records,
         })
         .await??;

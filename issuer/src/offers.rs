@@ -10,7 +10,7 @@ use crate::error::{OAuthCode, OAuthError};
 use crate::status::StatusCode;
 use crate::store::{
     Command, Event, IssuedCredential, Offer, OfferState, StorageError, View, code_key,
-    credential_key, offer_key, token_key,
+    credential_key, offer_key,
 };
 
 /// Wrong tx codes after which an offer's code dies.
@@ -25,6 +25,12 @@ pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     encoding::b64url(&buf)
+}
+
+/// An access token: `<offer id>.<secret>`. The offer id finds the offer, so no index of
+/// tokens is kept; the hash of the whole token, in the offer's `Redeemed` state, proves it.
+pub fn access_token(offer_id: &str, secret: &str) -> String {
+    format!("{offer_id}.{secret}")
 }
 
 /// A numeric tx code.
@@ -124,11 +130,12 @@ pub struct Redeemed {
     pub config_id: String,
 }
 
-/// Exchanges a pre-authorized code (and tx code) for an access token.
+/// Exchanges a pre-authorized code (and tx code) for an access token
+/// ([`access_token`] of the offer and `token_secret`).
 pub(crate) struct RedeemCode {
     pub(crate) code_hash: String,
     pub(crate) tx_code: Option<String>,
-    pub(crate) token_hash: String,
+    pub(crate) token_secret: String,
     pub(crate) token_expires_ms: u64,
     pub(crate) now_ms: u64,
 }
@@ -200,8 +207,8 @@ impl Command for RedeemCode {
         }
         Ok((
             Some(Event::CodeRedeemed {
+                token_hash: hash_secret(&access_token(&id, &self.token_secret)),
                 offer: id.clone(),
-                token_hash: self.token_hash,
                 token_expires_ms: self.token_expires_ms,
             }),
             Ok(Redeemed {
@@ -212,28 +219,29 @@ impl Command for RedeemCode {
     }
 }
 
-/// The offer behind a live access token (read outside the writer; [`UseToken`] decides).
+/// The offer behind a live access token, and its stored form (read outside the writer;
+/// [`UseToken`] decides).
 pub(crate) fn offer_for_token(
     store: &crate::store::Store,
-    token_hash: &str,
+    token: &str,
     now_ms: u64,
-) -> Result<Offer, OAuthError> {
+) -> Result<(Offer, Vec<u8>), OAuthError> {
     let invalid = || {
         OAuthError::new(
             OAuthCode::InvalidToken,
             "unknown, used or expired access token",
         )
     };
-    let id = store.get(&token_key(token_hash))?.ok_or_else(invalid)?;
-    let id = String::from_utf8(id).map_err(|_| invalid())?;
-    let offer: Offer = store
-        .get_json(&offer_key(&id), "offer")?
-        .ok_or_else(invalid)?;
+    let (id, _) = token.split_once('.').ok_or_else(invalid)?;
+    let stored = store.get(&offer_key(id))?.ok_or_else(invalid)?;
+    let offer: Offer = crate::store::decode(&stored, "offer")?;
     match &offer.state {
         OfferState::Redeemed {
-            token_hash: stored,
+            token_hash,
             token_expires_ms,
-        } if same(stored, token_hash) && now_ms < *token_expires_ms => Ok(offer),
+        } if same(token_hash, &hash_secret(token)) && now_ms < *token_expires_ms => {
+            Ok((offer, stored))
+        }
         _ => Err(invalid()),
     }
 }
@@ -243,6 +251,8 @@ pub(crate) struct UseToken {
     pub(crate) token_hash: String,
     /// The offer as read with the token (it becomes `Issued`, without its claims).
     pub(crate) offer: Offer,
+    /// The offer's stored form as read with the token.
+    pub(crate) read: Vec<u8>,
     pub(crate) credentials: Vec<IssuedCredential>,
 }
 
@@ -253,12 +263,12 @@ impl Command for UseToken {
         self: Box<Self>,
         view: &View<'_>,
     ) -> Result<(Option<Event>, Self::Output), Self::Output> {
-        // The token key exists exactly while the token is unused: it is written when the
-        // code is redeemed and removed when credentials are issued.
-        let holder = view
-            .get(&token_key(&self.token_hash))
+        // The token was live when the offer was read; any change to the offer since (its
+        // credentials issued by a concurrent request) changes its stored form.
+        let now = view
+            .get(&offer_key(&self.offer.id))
             .map_err(|e| Err(e.into()))?;
-        if holder.as_deref() != Some(self.offer.id.as_bytes()) {
+        if now.as_deref() != Some(self.read.as_slice()) {
             return Err(Err(OAuthError::new(
                 OAuthCode::InvalidToken,
                 "the access token was used by a concurrent request",
@@ -354,11 +364,11 @@ mod tests {
         }
     }
 
-    fn redeem(code: &str, tx_code: Option<&str>, token: &str) -> RedeemCode {
+    fn redeem(code: &str, tx_code: Option<&str>, token_secret: &str) -> RedeemCode {
         RedeemCode {
             code_hash: hash_secret(code),
             tx_code: tx_code.map(str::to_owned),
-            token_hash: hash_secret(token),
+            token_secret: token_secret.to_owned(),
             token_expires_ms: 2_000_000,
             now_ms: 1_000,
         }
@@ -453,12 +463,30 @@ mod tests {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
                 .unwrap_or_else(|e| panic!("{e:?}"));
-            let live = offer_for_token(&store, &hash_secret("token"), 1_000)
-                .unwrap_or_else(|e| panic!("{e:?}"));
+            let token = access_token("o", "token");
+            for wrong in [
+                access_token("o", "tokem"),
+                access_token("p", "token"),
+                "o".to_owned(),
+                "token".to_owned(),
+            ] {
+                let refused = offer_for_token(&store, &wrong, 1_000);
+                assert!(
+                    matches!(&refused, Err(e) if e.code == OAuthCode::InvalidToken),
+                    "{wrong}: {refused:?}"
+                );
+            }
+            assert!(
+                offer_for_token(&store, &token, 2_000_000).is_err(),
+                "an expired token is refused"
+            );
+            let (live, read) =
+                offer_for_token(&store, &token, 1_000).unwrap_or_else(|e| panic!("{e:?}"));
             let (list, idx) = store.allocate_index();
             let use_token = |id: &str| UseToken {
-                token_hash: hash_secret("token"),
+                token_hash: hash_secret(&token),
                 offer: live.clone(),
+                read: read.clone(),
                 credentials: vec![issued(id, list.0, idx)],
             };
             let (a, b) = tokio::join!(store.run(use_token("c1")), store.run(use_token("c2")));
@@ -467,7 +495,7 @@ mod tests {
                 .filter(|r| matches!(r, Ok(Ok(()))))
                 .count();
             assert_eq!(wins, 1, "a token issues once");
-            assert!(offer_for_token(&store, &hash_secret("token"), 1_000).is_err());
+            assert!(offer_for_token(&store, &token, 1_000).is_err());
             let changed = store
                 .run(SetStatus {
                     credential: "c1".to_owned(),

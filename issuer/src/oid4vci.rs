@@ -215,21 +215,21 @@ pub async fn redeem(
     code: &str,
     tx_code: Option<String>,
 ) -> Result<(String, offers::Redeemed), OAuthError> {
-    let token = offers::random_token(32);
+    let secret = offers::random_token(32);
     let now = now_ms();
     let redeemed = app
         .store
         .run(RedeemCode {
             code_hash: offers::hash_secret(code),
             tx_code,
-            token_hash: offers::hash_secret(&token),
+            token_secret: secret.clone(),
             token_expires_ms: now
                 .saturating_add(u64::try_from(TOKEN_LIFETIME.as_millis()).unwrap_or(u64::MAX)),
             now_ms: now,
         })
         .await??;
     tracing::info!(offer = %redeemed.offer, "pre-authorized code redeemed");
-    Ok((token, redeemed))
+    Ok((offers::access_token(&redeemed.offer, &secret), redeemed))
 }
 
 async fn nonce(State(app): State<AppState>) -> Result<Response, ApiError> {

@@ -202,7 +202,8 @@ pub enum Event {
     Issued {
         /// The offer as it now is (state `Issued`, claims dropped).
         offer: Offer,
-        /// The access token used up.
+        /// Base64url SHA-256 of the access token used up (a record: the offer's state says
+        /// the token is used).
         token_hash: String,
         /// The credentials.
         credentials: Vec<IssuedCredential>,
@@ -239,7 +240,6 @@ pub enum Event {
 // sled key layout (one tree, prefixed keys):
 //   o/<offer id>            → Offer
 //   c/<code hash>           → offer id
-//   t/<token hash>          → offer id
 //   i/<credential id>       → IssuedCredential
 //   a/<list be32><idx be32> → credential id (reserved status index)
 //   l/<list be32>           → status list bytes (2 bits per entry)
@@ -259,9 +259,6 @@ pub(crate) fn offer_key(id: &str) -> Vec<u8> {
 }
 pub(crate) fn code_key(hash: &str) -> Vec<u8> {
     key(b'c', &[hash.as_bytes()])
-}
-pub(crate) fn token_key(hash: &str) -> Vec<u8> {
-    key(b't', &[hash.as_bytes()])
 }
 pub(crate) fn credential_key(id: &str) -> Vec<u8> {
     key(b'i', &[id.as_bytes()])
@@ -360,10 +357,6 @@ impl<'a> View<'a> {
         let bytes = serde_json::to_vec(value).unwrap_or_default();
         self.put(key, bytes);
     }
-
-    pub(crate) fn remove(&mut self, key: Vec<u8>) {
-        self.own.insert(key, None);
-    }
 }
 
 /// Decodes a stored JSON value, if there is one.
@@ -371,14 +364,18 @@ fn decode_json<T: serde::de::DeserializeOwned>(
     bytes: Option<Vec<u8>>,
     what: &'static str,
 ) -> Result<Option<T>, StorageError> {
-    bytes
-        .map(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|e| StorageError::Damaged {
-                what,
-                detail: e.to_string(),
-            })
-        })
-        .transpose()
+    bytes.map(|bytes| decode(&bytes, what)).transpose()
+}
+
+/// Decodes a stored JSON value.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, StorageError> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Damaged {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 impl Event {
@@ -411,15 +408,11 @@ impl Event {
                     token_hash: token_hash.clone(),
                     token_expires_ms: *token_expires_ms,
                 };
-                view.put(token_key(token_hash), offer.as_bytes().to_vec());
                 view.put_json(offer_key(offer), &o);
             }
             Self::Issued {
-                offer,
-                token_hash,
-                credentials,
+                offer, credentials, ..
             } => {
-                view.remove(token_key(token_hash));
                 view.put_json(offer_key(&offer.id), offer);
                 for c in credentials {
                     view.put(alloc_key(c.list, c.idx), c.id.as_bytes().to_vec());
