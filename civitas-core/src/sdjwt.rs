@@ -556,12 +556,13 @@ impl Disclosure {
 
     /// Makes a new disclosure (issuer side).
     fn new(salt: String, name: Option<&str>, value: Value) -> Self {
-        let mut items = vec![Value::String(salt)];
-        if let Some(name) = name {
-            items.push(Value::String(name.to_owned()));
+        // A JSON array of plain data always serializes.
+        let json = match name {
+            Some(name) => serde_json::to_vec(&(&salt, name, &value)),
+            None => serde_json::to_vec(&(&salt, &value)),
         }
-        items.push(value.clone());
-        let encoded = b64url(Value::Array(items).to_string().as_bytes());
+        .unwrap_or_default();
+        let encoded = b64url(&json);
         Self {
             digest: digest_of(&encoded),
             encoded,
