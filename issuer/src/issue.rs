@@ -17,7 +17,7 @@ use civitas_core::sdjwt;
 use serde_json::{Map, Value, json};
 
 use crate::error::{OAuthCode, OAuthError};
-use crate::offers::{UseToken, hash_secret, offer_for_token};
+use crate::offers::{UseToken, offer_for_token};
 use crate::oid4vci::PROOF_TYP;
 use crate::schemas::TypeEntry;
 use crate::status::{ListId, StatusCode};
@@ -211,7 +211,6 @@ pub async fn issue(
     let indices: Vec<(ListId, u32)> = records.iter().map(|r| (r.list, r.idx)).collect();
     app.store
         .run(UseToken {
-            token_hash: hash_secret(token),
             offer: offer.clone(),
             read,
             credentials: records,

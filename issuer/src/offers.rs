@@ -248,8 +248,8 @@ pub(crate) fn offer_for_token(
 
 /// Records issued credentials and uses up the token, unless someone used it first.
 pub(crate) struct UseToken {
-    pub(crate) token_hash: String,
-    /// The offer as read with the token (it becomes `Issued`, without its claims).
+    /// The offer as read with the token, `Redeemed` with its hash (it becomes `Issued`,
+    /// without its claims).
     pub(crate) offer: Offer,
     /// The offer's stored form as read with the token.
     pub(crate) read: Vec<u8>,
@@ -275,6 +275,11 @@ impl Command for UseToken {
             )));
         }
         let mut offer = self.offer;
+        let OfferState::Redeemed { token_hash, .. } = offer.state else {
+            return Err(Err(OAuthError::internal(
+                "a token was used with an offer not read as redeemed",
+            )));
+        };
         offer.claims = serde_json::Map::new();
         offer.state = OfferState::Issued {
             credentials: self.credentials.iter().map(|c| c.id.clone()).collect(),
@@ -282,7 +287,7 @@ impl Command for UseToken {
         Ok((
             Some(Event::Issued {
                 offer,
-                token_hash: self.token_hash,
+                token_hash,
                 credentials: self.credentials,
             }),
             Ok(()),
@@ -484,7 +489,6 @@ mod tests {
                 offer_for_token(&store, &token, 1_000).unwrap_or_else(|e| panic!("{e:?}"));
             let (list, idx) = store.allocate_index();
             let use_token = |id: &str| UseToken {
-                token_hash: hash_secret(&token),
                 offer: live.clone(),
                 read: read.clone(),
                 credentials: vec![issued(id, list.0, idx)],

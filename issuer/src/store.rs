@@ -298,7 +298,8 @@ pub(crate) fn highest_list(tree: &sled::Tree) -> Result<u32, StorageError> {
     })
 }
 
-type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+/// Values a round or an event sets, by key (events set values; none removes a key).
+type Overlay = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// Reads sled through the rounds it does not have yet and the changes of the round being
 /// decided, and collects one event's own changes (merged into the round only when the whole
@@ -327,7 +328,7 @@ impl<'a> View<'a> {
             .chain(self.earlier.iter().rev().map(|o| &**o));
         for overlay in newest_first {
             if let Some(v) = overlay.get(key) {
-                return Ok(v.clone());
+                return Ok(Some(v.clone()));
             }
         }
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
@@ -349,7 +350,7 @@ impl<'a> View<'a> {
     }
 
     pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.own.insert(key, Some(value));
+        self.own.insert(key, value);
     }
 
     pub(crate) fn put_json<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
@@ -666,7 +667,7 @@ impl Store {
             let acknowledged = unapplied.iter().rev().filter(|u| u.acknowledged);
             for round in acknowledged {
                 if let Some(value) = round.overlay.get(key) {
-                    return Ok(value.clone());
+                    return Ok(Some(value.clone()));
                 }
             }
         }
@@ -749,10 +750,7 @@ fn replay(log: &Log, state: &DerivedState) -> Result<(), StorageError> {
 fn to_batch(overlay: Overlay) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (k, v) in overlay {
-        match v {
-            Some(v) => batch.insert(k, v),
-            None => batch.remove(k),
-        }
+        batch.insert(k, v);
     }
     batch
 }
@@ -988,7 +986,7 @@ fn applier(
             round
                 .overlay
                 .iter()
-                .map(|(k, v)| (k.as_slice(), v.as_deref()))
+                .map(|(k, v)| (k.as_slice(), Some(v.as_slice())))
         });
         if let Err(e) = shared.state.apply_each(changes, marker) {
             // The events are durable but sled missed them: stop deciding, so that nothing
@@ -1131,17 +1129,25 @@ mod tests {
             })
         );
 
-        // A crash while the applier wrote the changes key by key leaves any part of them
-        // in sled; the events are then replayed from the marker, which did not move.
-        for keep in [1usize, 2, 3, 5] {
-            let partial = db.open_tree(format!("partial-{keep}")).unwrap();
-            for (i, (key, value)) in expected.iter().enumerate() {
-                if i % keep == 0 {
-                    partial.insert(key, value).unwrap();
+        // A crash while the applier wrote the changes key by key leaves sled at a marker,
+        // holding the effects of the events before it and any part of those after it; the
+        // events from the marker on are then replayed.
+        for marker in 0..events.len() {
+            for keep in [1usize, 2, 3, 5] {
+                let partial = db.open_tree(format!("partial-{marker}-{keep}")).unwrap();
+                replay(&partial, &events[..marker]);
+                for (i, (key, value)) in expected.iter().enumerate() {
+                    if i % keep == 0 {
+                        partial.insert(key, value).unwrap();
+                    }
                 }
+                replay(&partial, &events[marker..]);
+                assert_eq!(
+                    contents(&partial),
+                    expected,
+                    "replaying from event {marker}, keeping every {keep}th key"
+                );
             }
-            replay(&partial, &events);
-            assert_eq!(contents(&partial), expected, "keeping every {keep}th key");
         }
 
         // Replaying the tx code failures alone over the final offer adds nothing.
