@@ -4,10 +4,10 @@
 //! rebuilt from the log after a crash.
 //!
 //! ```text
-//!  handlers ──Command──▶ writer task: gathers a round of commands and decides each against
-//!                        │ sled + the rounds sled lacks + the round's own changes, then
-//!                        │ queues the round's events on the group-commit log (one
-//!                        │ fdatasync serves every round queued while the last one ran)
+//!  handlers ──Command──▶ writer task: while the last round's fdatasync runs, gathers the
+//!                        │ next round of commands and decides each against sled + the
+//!                        │ rounds sled lacks + the round's own changes; queues the round's
+//!                        │ events on the group-commit log once that fdatasync has ended
 //!                        ▼
 //!                        acknowledger task: once a round is durable, makes its changes
 //!                        │ readable and answers its handlers
@@ -44,8 +44,6 @@ use crate::status::{LIST_FILL, LIST_LEN, ListId, StatusCode};
 
 /// Most commands decided in one round.
 const MAX_ROUND: usize = 512;
-/// Scheduler turns the writer waits for more commands before closing a round.
-const GATHER_TURNS: usize = 8;
 /// Queue of commands waiting for the writer.
 const QUEUE: usize = 4096;
 /// Rounds queued on the log and waiting to be acknowledged, or acknowledged and waiting for
@@ -594,10 +592,13 @@ impl Store {
             .name("issuer-sled-applier".to_owned())
             .spawn(move || applier(weak, applier_rx, applied_tx))
             .map_err(StorageError::Applier)?;
+        // The last round whose fdatasync has ended, for the writer to pace its rounds by.
+        let (settled_tx, settled) = watch::channel(0);
         tokio::spawn(acknowledger(
             Arc::downgrade(&shared),
             acknowledger_rx,
             to_applier,
+            settled_tx,
         ));
         let inner = Arc::new(Inner {
             log,
@@ -605,7 +606,7 @@ impl Store {
             alloc,
             shared,
         });
-        tokio::spawn(writer(Arc::downgrade(&inner), rx, to_acknowledger));
+        tokio::spawn(writer(Arc::downgrade(&inner), rx, to_acknowledger, settled));
         Ok(Self { inner })
     }
 
@@ -833,11 +834,18 @@ struct Acknowledged {
 }
 
 /// Decides commands in rounds and queues each round's events on the log, without waiting
-/// for earlier rounds to be durable or applied.
+/// for earlier rounds to be applied.
+///
+/// A round stays open, deciding the commands that arrive, until the log has made the round
+/// before it durable (or it holds [`MAX_ROUND`] commands): a round is what arrived during
+/// the last fdatasync, and one fdatasync serves it. What closes a round is the log, never
+/// how many handlers are ready to run: a round that waited for every ready handler would
+/// gather all of them, and they would all wait on the same fdatasync while the cores idle.
 async fn writer(
     inner: std::sync::Weak<Inner>,
     mut rx: mpsc::Receiver<Job>,
     acknowledger: mpsc::Sender<Queued>,
+    mut settled: watch::Receiver<u64>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_ROUND);
     let mut next_round = 0u64;
@@ -852,22 +860,25 @@ async fn writer(
         }
         let mut round = Round::new(&inner);
         let mut decided = 0;
-        for job in jobs.drain(..) {
-            round.decide(job);
-            decided += 1;
-        }
-        for _ in 0..GATHER_TURNS {
-            if decided >= MAX_ROUND {
+        loop {
+            for job in jobs.drain(..) {
+                round.decide(job);
+                decided += 1;
+            }
+            // Settled: durable, or failed (and the next write fails at once).
+            if decided >= MAX_ROUND || *settled.borrow() >= next_round {
                 break;
             }
-            tokio::task::yield_now().await;
-            while decided < MAX_ROUND {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        round.decide(job);
-                        decided += 1;
+            tokio::select! {
+                received = rx.recv_many(&mut jobs, MAX_ROUND - decided) => {
+                    if received == 0 {
+                        break;
                     }
-                    Err(_) => break,
+                }
+                changed = settled.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
                 }
             }
         }
@@ -920,6 +931,7 @@ async fn acknowledger(
     shared: std::sync::Weak<Shared>,
     mut rx: mpsc::Receiver<Queued>,
     applier: mpsc::Sender<Acknowledged>,
+    settled: watch::Sender<u64>,
 ) {
     while let Some(Queued {
         round,
@@ -941,6 +953,7 @@ async fn acknowledger(
                 tracing::error!(error = %e, "the log refused a write; nothing was acknowledged");
                 shared.failed.store(true, Ordering::Release);
                 replies.into_iter().for_each(|reply| reply(false));
+                settled.send_replace(round);
                 continue;
             }
         };
@@ -952,6 +965,7 @@ async fn acknowledger(
         }
         shared.acknowledged.store(round, Ordering::Release);
         replies.into_iter().for_each(|reply| reply(true));
+        settled.send_replace(round);
         let acknowledged = Acknowledged {
             round,
             overlay,
