@@ -238,8 +238,7 @@ pub enum Event {
 // sled key layout (one tree, prefixed keys):
 //   o/<offer id>            → Offer
 //   c/<code hash>           → offer id
-//   i/<credential id>       → IssuedCredential
-//   a/<list be32><idx be32> → credential id (reserved status index)
+//   i/<credential id>       → IssuedCredential (and so its reserved status index)
 //   l/<list be32>           → status list bytes (2 bits per entry)
 //   v/<list be32><ver be64> → ListVersion
 //   h/<list be32>           → latest ListVersion number
@@ -261,18 +260,14 @@ pub(crate) fn code_key(hash: &str) -> Vec<u8> {
 pub(crate) fn credential_key(id: &str) -> Vec<u8> {
     key(b'i', &[id.as_bytes()])
 }
-pub(crate) fn alloc_key(list: ListId, idx: u32) -> Vec<u8> {
-    key(b'a', &[&list.0.to_be_bytes(), &idx.to_be_bytes()])
-}
 pub(crate) fn list_key(list: ListId) -> Vec<u8> {
     key(b'l', &[&list.0.to_be_bytes()])
 }
-/// The prefix of every reserved index.
-pub(crate) const ALLOC_PREFIX: &[u8] = b"a/";
-/// The prefix of one list's reserved indices.
-pub(crate) fn alloc_prefix(list: ListId) -> Vec<u8> {
-    key(b'a', &[&list.0.to_be_bytes()])
-}
+/// The prefix of every issued credential.
+const CREDENTIAL_PREFIX: &[u8] = b"i/";
+/// The prefix of the reserved-index keys of earlier versions, which kept one key per index
+/// beside the credential record; removed at open.
+const OLD_ALLOC_PREFIX: &[u8] = b"a/";
 pub(crate) fn version_key(list: ListId, version: u64) -> Vec<u8> {
     key(b'v', &[&list.0.to_be_bytes(), &version.to_be_bytes()])
 }
@@ -281,19 +276,6 @@ pub(crate) fn head_key(list: ListId) -> Vec<u8> {
 }
 pub(crate) fn anchor_key(list: ListId) -> Vec<u8> {
     key(b's', &[&list.0.to_be_bytes()])
-}
-
-/// The highest list with a reserved index (0 when none).
-pub(crate) fn highest_list(tree: &sled::Tree) -> Result<u32, StorageError> {
-    Ok(match tree.scan_prefix(ALLOC_PREFIX).next_back() {
-        Some(item) => {
-            let (k, _) = item?;
-            k.get(2..6)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map_or(0, u32::from_be_bytes)
-        }
-        None => 0,
-    })
 }
 
 /// Values a round or an event sets, by key (events set values; none removes a key).
@@ -414,7 +396,6 @@ impl Event {
             } => {
                 view.put_json(offer_key(&offer.id), offer);
                 for c in credentials {
-                    view.put(alloc_key(c.list, c.idx), c.id.as_bytes().to_vec());
                     view.put_json(credential_key(&c.id), c);
                 }
             }
@@ -516,8 +497,9 @@ struct Unapplied {
 }
 
 /// Status indices of the current list: taken when recorded in sled or handed out since the
-/// start (a bitmap loaded from sled at open). One handed out and never recorded (its request
-/// failed) stays taken until restart, and was never seen outside the process.
+/// start (a bitmap built at open from the credential records). One handed out and never
+/// recorded (its request failed) stays taken until restart, and was never seen outside the
+/// process.
 #[derive(Debug)]
 struct Allocator {
     current: ListId,
@@ -525,29 +507,43 @@ struct Allocator {
     taken: Vec<u64>,
 }
 
+/// Where an issued credential's status is, read from its record at open.
+#[derive(Deserialize)]
+struct Reserved {
+    list: ListId,
+    idx: u32,
+}
+
 impl Allocator {
-    fn load(tree: &sled::Tree, current: ListId) -> Result<Self, StorageError> {
-        let mut taken = vec![0u64; (LIST_LEN as usize).div_ceil(64)];
-        let mut count = 0;
-        for item in tree.scan_prefix(alloc_prefix(current)) {
-            let (k, _) = item?;
-            let idx = k
-                .get(6..10)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(u32::from_be_bytes)
-                .filter(|i| *i < LIST_LEN)
-                .ok_or_else(|| StorageError::Damaged {
-                    what: "status index",
-                    detail: format!("malformed key {k:?}"),
-                })?;
-            taken[idx as usize / 64] |= 1 << (idx % 64);
-            count += 1;
+    /// Builds the allocator from every credential record: the current list is the highest
+    /// one that has a credential (or the first), and its taken indices are theirs. The
+    /// records are the reservations: an index is recorded with its credential, in the same
+    /// event, so no key of its own is written per credential. Open reads every record once.
+    fn load(tree: &sled::Tree) -> Result<Self, StorageError> {
+        let mut alloc = Self {
+            current: ListId(1),
+            count: 0,
+            taken: vec![0u64; (LIST_LEN as usize).div_ceil(64)],
+        };
+        for item in tree.scan_prefix(CREDENTIAL_PREFIX) {
+            let (_, value) = item?;
+            let Reserved { list, idx } = decode(&value, "credential")?;
+            if idx >= LIST_LEN {
+                return Err(StorageError::Damaged {
+                    what: "credential",
+                    detail: format!("status index {idx} is outside a list of {LIST_LEN}"),
+                });
+            }
+            if list > alloc.current {
+                alloc.current = list;
+                alloc.count = 0;
+                alloc.taken.iter_mut().for_each(|w| *w = 0);
+            }
+            if list == alloc.current && alloc.take(idx) {
+                alloc.count += 1;
+            }
         }
-        Ok(Self {
-            current,
-            count,
-            taken,
-        })
+        Ok(alloc)
     }
 
     /// Marks `idx` taken; `false` when it already was.
@@ -556,6 +552,17 @@ impl Allocator {
         let free = self.taken[word] & bit == 0;
         self.taken[word] |= bit;
         free
+    }
+
+    /// The highest list with an index handed out (0 when none).
+    fn highest_list(&self) -> u32 {
+        if self.count == 0 {
+            // Only the first list is ever current with nothing taken: a new list is
+            // started by the allocation that takes its first index.
+            self.current.0 - 1
+        } else {
+            self.current.0
+        }
     }
 }
 
@@ -576,7 +583,8 @@ impl Store {
         let log = GroupCommitLog::new(log)?;
         let (jobs, rx) = mpsc::channel(QUEUE);
         let tree = state.state();
-        let alloc = Mutex::new(Allocator::load(tree, ListId(highest_list(tree)?.max(1)))?);
+        remove_old_reservations(tree)?;
+        let alloc = Mutex::new(Allocator::load(tree)?);
         let (applied_tx, applied) = watch::channel(0);
         let shared = Arc::new(Shared {
             state,
@@ -649,10 +657,13 @@ impl Store {
         decode_json(self.get(key)?, what)
     }
 
-    /// The highest list with a reserved index (0 when none), as acknowledged.
-    pub(crate) async fn highest_list(&self) -> Result<u32, StorageError> {
-        self.settled().await?;
-        highest_list(self.inner.shared.state.state())
+    /// The highest list with an index handed out (0 when none).
+    pub(crate) fn highest_list(&self) -> u32 {
+        self.inner
+            .alloc
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .highest_list()
     }
 
     /// Reads raw bytes as acknowledged: from the newest acknowledged round sled does not
@@ -730,6 +741,17 @@ impl Store {
     pub fn fsync_count(&self) -> u64 {
         self.inner.log.fsync_count()
     }
+}
+
+/// Removes the per-index reservation keys earlier versions wrote: the credential records
+/// hold the same indices.
+fn remove_old_reservations(tree: &sled::Tree) -> Result<(), StorageError> {
+    let mut batch = sled::Batch::default();
+    for item in tree.scan_prefix(OLD_ALLOC_PREFIX) {
+        batch.remove(item?.0);
+    }
+    tree.apply_batch(batch)?;
+    Ok(())
 }
 
 fn replay(log: &Log, state: &DerivedState) -> Result<(), StorageError> {
@@ -1170,5 +1192,93 @@ mod tests {
         let once = contents(&failures);
         replay(&failures, &events[1..3]);
         assert_eq!(contents(&failures), once);
+    }
+
+    /// An `Issued` event for one credential at `list`/`idx`.
+    fn issued(id: &str, list: u32, idx: u32) -> Event {
+        let credential = IssuedCredential {
+            id: id.to_owned(),
+            offer: format!("offer-{id}"),
+            vct: "https://vct.example/ResidentIdentity".to_owned(),
+            sub: "did:civ:holder".to_owned(),
+            iat: 1_700_000_000,
+            exp: 1_700_003_600,
+            list: ListId(list),
+            idx,
+            status: StatusCode::Valid,
+        };
+        let mut offer = offer(OfferState::Issued {
+            credentials: vec![id.to_owned()],
+        });
+        offer.id = format!("offer-{id}");
+        Event::Issued {
+            offer,
+            token_hash: "token-hash".to_owned(),
+            credentials: vec![credential],
+        }
+    }
+
+    #[test]
+    fn the_allocator_takes_the_indices_of_the_credential_records_of_the_highest_list() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("state").unwrap();
+        let empty = Allocator::load(&tree).unwrap();
+        assert_eq!(
+            (empty.current, empty.count, empty.highest_list()),
+            (ListId(1), 0, 0)
+        );
+
+        replay(&tree, &[issued("c1", 1, 5), issued("c2", 1, 9)]);
+        let mut first = Allocator::load(&tree).unwrap();
+        assert_eq!(
+            (first.current, first.count, first.highest_list()),
+            (ListId(1), 2, 1)
+        );
+        assert!(
+            !first.take(5) && !first.take(9),
+            "recorded indices stay taken"
+        );
+        assert!(first.take(7));
+
+        // Records of a later list, wherever they sort among the records: that list is
+        // current, and only its indices are taken.
+        replay(&tree, &[issued("a0", 3, 7), issued("zz", 2, 11)]);
+        let mut third = Allocator::load(&tree).unwrap();
+        assert_eq!(
+            (third.current, third.count, third.highest_list()),
+            (ListId(3), 1, 3)
+        );
+        assert!(!third.take(7));
+        assert!(third.take(5) && third.take(11));
+    }
+
+    #[test]
+    fn a_credential_record_with_an_index_outside_its_list_is_damage() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("state").unwrap();
+        replay(&tree, &[issued("c1", 1, LIST_LEN)]);
+        assert!(matches!(
+            Allocator::load(&tree),
+            Err(StorageError::Damaged {
+                what: "credential",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn reservation_keys_of_earlier_versions_are_removed_and_nothing_else() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("state").unwrap();
+        replay(&tree, &[issued("c1", 1, 5)]);
+        let kept = contents(&tree);
+        for idx in [5u32, 6] {
+            let mut old = b"a/".to_vec();
+            old.extend_from_slice(&1u32.to_be_bytes());
+            old.extend_from_slice(&idx.to_be_bytes());
+            tree.insert(old, b"c1".as_slice()).unwrap();
+        }
+        remove_old_reservations(&tree).unwrap();
+        assert_eq!(contents(&tree), kept);
     }
 }
