@@ -209,9 +209,13 @@ pub async fn issue(
     }
     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
     let indices: Vec<(ListId, u32)> = records.iter().map(|r| (r.list, r.idx)).collect();
+    let offer_id = offer.id.clone();
+    // The issued offer keeps no claims: they are dropped here, off the writer's path.
+    let mut offer = offer;
+    drop(std::mem::take(&mut offer.claims));
     app.store
         .run(UseToken {
-            offer: offer.clone(),
+            offer,
             read,
             credentials: records,
         })
@@ -225,7 +229,7 @@ pub async fn issue(
             app.ephemeral.mark_published(*list);
         }
     }
-    tracing::info!(offer = %offer.id, credentials = ?ids, "credentials issued");
+    tracing::info!(offer = %offer_id, credentials = ?ids, "credentials issued");
     Ok(issued)
 }
 

@@ -265,10 +265,10 @@ impl Command for UseToken {
     ) -> Result<(Option<Event>, Self::Output), Self::Output> {
         // The token was live when the offer was read; any change to the offer since (its
         // credentials issued by a concurrent request) changes its stored form.
-        let now = view
-            .get(&offer_key(&self.offer.id))
+        let unchanged = view
+            .holds(&offer_key(&self.offer.id), &self.read)
             .map_err(|e| Err(e.into()))?;
-        if now.as_deref() != Some(self.read.as_slice()) {
+        if !unchanged {
             return Err(Err(OAuthError::new(
                 OAuthCode::InvalidToken,
                 "the access token was used by a concurrent request",
@@ -280,7 +280,7 @@ impl Command for UseToken {
                 "a token was used with an offer not read as redeemed",
             )));
         };
-        offer.claims = serde_json::Map::new();
+        offer.claims.clear();
         offer.state = OfferState::Issued {
             credentials: self.credentials.iter().map(|c| c.id.clone()).collect(),
         };

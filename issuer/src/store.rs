@@ -302,16 +302,22 @@ impl<'a> View<'a> {
         }
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+    /// Calls `f` with the value of `key`: from this event's own changes, else the round's,
+    /// else the newest earlier round that set it, else sled.
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, StorageError> {
         let newest_first = [&self.own, self.round]
             .into_iter()
             .chain(self.earlier.iter().rev().map(|o| &**o));
         for overlay in newest_first {
             if let Some(v) = overlay.get(key) {
-                return Ok(Some(v.clone()));
+                return Ok(f(Some(v)));
             }
         }
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+        Ok(f(self.tree.get(key)?.as_deref()))
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(key, |v| v.map(<[u8]>::to_vec))
     }
 
     pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
@@ -320,6 +326,11 @@ impl<'a> View<'a> {
         what: &'static str,
     ) -> Result<Option<T>, StorageError> {
         decode_json(self.get(key)?, what)
+    }
+
+    /// Whether `key` holds exactly `expected` (read as [`get`](Self::get), without a copy).
+    pub(crate) fn holds(&self, key: &[u8], expected: &[u8]) -> Result<bool, StorageError> {
+        self.read(key, |v| v == Some(expected))
     }
 
     pub(crate) fn get_u64(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
