@@ -15,8 +15,8 @@
 //! - `sign_us`, `verify_us`: one Ed25519 signature over a message as long as a credential's
 //!   signing input and one strict verification over one as long as a proof's (the
 //!   `*_message_bytes` lines), measured single-threaded in the same run, before the timed
-//!   phase and after each of its 5 segments (the medians);
-//! - `segment_ratios`: each segment's rate × (`sign_us` + `verify_us`) / 10^6, with the
+//!   phase and after each of its `--segments` (5) segments (the medians);
+//! - `ratio_segments`: each segment's rate × (`sign_us` + `verify_us`) / 10^6, with the
 //!   baselines measured just before and just after that segment (the machine is shared, and
 //!   its speed drifts within a run); `ratio_vs_sign_verify_limit` is their median.
 //!
@@ -55,12 +55,13 @@ struct Args {
     /// Concurrent requests.
     #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// Parts of the timed phase, each between two baseline measurements.
+    #[arg(long, default_value_t = 5)]
+    segments: usize,
 }
 
 const VCT: &str = "https://schemas.civitas.gov.example/vct/BenchRecord/v1";
 const CLAIMS: usize = 10;
-/// Parts of the timed phase, each between two baseline measurements.
-const SEGMENTS: usize = 5;
 
 /// A credential type of 10 `internal` claims: all selectively disclosable.
 fn bench_schema() -> Vec<u8> {
@@ -353,8 +354,9 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         .and_then(|c| c.split('~').next())
         .map_or(0, signing_input_len);
 
+    let segments = args.segments.max(1);
     eprintln!(
-        "issuing {} credentials in {SEGMENTS} segments...",
+        "issuing {} credentials in {segments} segments...",
         prepared.len()
     );
     // The machine is shared and its speed drifts, so the timed phase is cut into segments,
@@ -368,11 +370,14 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut cpu = Some(Duration::ZERO);
     let mut elapsed = 0.0;
     let mut baselines = vec![baseline(&issuer_key, credential_len, proof_len)];
-    let mut ratios = Vec::with_capacity(SEGMENTS);
-    let per_segment = prepared.len().div_ceil(SEGMENTS);
-    for segment in 0..SEGMENTS {
+    let mut ratios = Vec::with_capacity(segments);
+    let per_segment = prepared.len().div_ceil(segments);
+    for segment in 0..segments {
         let start = (segment * per_segment).min(prepared.len());
         let end = (start + per_segment).min(prepared.len());
+        if start == end {
+            break;
+        }
         let cpu_before = cpu_time::ProcessTime::try_now().ok();
         let seconds = issue_all(&app, &prepared, start..end, args.clients).await?;
         cpu = cpu
@@ -414,7 +419,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     println!("verify_us: {verify_us:.1}");
     println!("sign_verify_limit_per_s: {limit:.0}");
     println!(
-        "segment_ratios: {}",
+        "ratio_segments: {}",
         ratios
             .iter()
             .map(|r| format!("{r:.2}"))
