@@ -30,7 +30,7 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 /// Most `c_nonce`s outstanding; beyond it the nonce endpoint answers 503 rather than
 /// forgetting live ones.
-const MAX_NONCES: usize = 100_000;
+pub const MAX_NONCES: usize = 100_000;
 /// Most proofs (credentials) in one request.
 pub const BATCH_SIZE: usize = 5;
 

@@ -193,6 +193,16 @@ fn signing_input_len(jws: &str) -> usize {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Every proof's nonce is issued before the clock starts, and the issuer keeps at most
+    // MAX_NONCES outstanding.
+    if !(2..=issuer::oid4vci::MAX_NONCES).contains(&args.credentials) {
+        bail!(
+            "--credentials: expected 2 to {} (one warm-up, and every nonce is outstanding \
+             before the clock starts), found {}",
+            issuer::oid4vci::MAX_NONCES,
+            args.credentials
+        );
+    }
     let dir = std::env::temp_dir().join(format!("issuer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = run(&args, &dir).await;
