@@ -21,7 +21,7 @@ use crate::offers::{UseToken, offer_for_token};
 use crate::oid4vci::PROOF_TYP;
 use crate::schemas::TypeEntry;
 use crate::status::{ListId, StatusCode};
-use crate::store::{IssuedCredential, Offer};
+use crate::store::{IssuedCredential, Offer, StorageError};
 use crate::{ApiError, AppState, now_ms};
 
 pub use civitas_core::credential::{CREDENTIAL_TYP, credential_id};
@@ -220,17 +220,31 @@ pub async fn issue(
             credentials: records,
         })
         .await??;
-    // A list's first credential: serve the list at once rather than at the next round.
+    // The token is used up and the credentials recorded: from here on they are the holder's,
+    // so nothing may fail the request. A list's first credential: serve the list at once
+    // rather than at the publisher's next round; should that fail, the publisher is woken
+    // to publish every list.
     for (list, _) in &indices {
         if !app.ephemeral.is_published(*list) {
-            if crate::status::version_at(app, *list, None).await?.is_none() {
-                crate::status::publish(app, *list).await?;
+            match publish_first(app, *list).await {
+                Ok(()) => app.ephemeral.mark_published(*list),
+                Err(e) => {
+                    tracing::warn!(list = list.0, error = %e, "publishing a new status list failed; left to the publisher");
+                    app.changes.changed();
+                }
             }
-            app.ephemeral.mark_published(*list);
         }
     }
     tracing::info!(offer = %offer_id, credentials = ?ids, "credentials issued");
     Ok(issued)
+}
+
+/// Publishes `list`'s first version, unless it has one.
+async fn publish_first(app: &AppState, list: ListId) -> Result<(), StorageError> {
+    if crate::status::version_at(app, list, None).await?.is_none() {
+        crate::status::publish(app, list).await?;
+    }
+    Ok(())
 }
 
 /// Checks the issuer's standing as of `iat` (waiting, without back-dating, for the ledger

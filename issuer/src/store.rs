@@ -1,7 +1,7 @@
 //! The issuer's durable state: every change is an [`Event`] appended to an fdatasync'd,
-//! group-committed log before anyone relies on it; sled holds what the events imply (offers,
-//! codes, tokens, the issued-credential index, status lists and their versions) and is
-//! rebuilt from the log after a crash.
+//! group-committed log before anyone relies on it; sled holds what the events imply (offers
+//! with their codes' and tokens' states, the issued-credential index, status lists and their
+//! versions) and is rebuilt from the log after a crash.
 //!
 //! ```text
 //!  handlers ──Command──▶ writer task: while the last round's fdatasync runs, gathers the
@@ -17,10 +17,14 @@
 //! ```
 //!
 //! Deciding in one task against everything decided before makes every transition (a code
-//! redeemed once, a token used once, an index reserved once) atomic without locks in the
-//! handlers. The writer does not wait for a round to be durable or applied before it
-//! gathers the next, so while one round's fdatasync runs, the handlers of the others keep
-//! the cores busy; and sled's writes are off every handler's path. Reads through [`Store`]
+//! redeemed once, a token used once) atomic without locks in the handlers. Status indices
+//! are the exception: a handler takes one from an in-memory allocator under a mutex before
+//! signing, and it becomes durable in its credential's record, written with the token's use
+//! (the allocator is rebuilt from those records at open).
+//!
+//! The writer does not wait for a round to be durable or applied before it gathers the
+//! next, so while one round's fdatasync runs, the handlers of the others keep the cores
+//! busy; and sled's writes are off every handler's path. Reads through [`Store`]
 //! see every acknowledged round, from its overlay until sled has it; scans wait for sled.
 //!
 //! The applier writes sled key by key ([`DerivedState::apply_each`]): a sled batch would
@@ -1004,9 +1008,10 @@ async fn acknowledger(
             overlay,
             marker: first + len,
         };
-        if applier.send(acknowledged).await.is_err() {
-            return;
-        }
+        // An applier that has stopped (sled failed; it said why) takes nothing more, but
+        // the rounds queued behind this one are still answered as they become durable:
+        // their events are in the log, and a restart applies them.
+        let _ = applier.send(acknowledged).await;
     }
 }
 
