@@ -752,6 +752,15 @@ impl Store {
         }
     }
 
+    /// Waits until sled holds every change acknowledged so far and has written its dirty
+    /// pages out, so that sled's background work for earlier writes does not fall into what
+    /// follows (for benchmarks; the log, not sled, is the durability point).
+    pub async fn settle(&self) -> Result<(), StorageError> {
+        self.settled().await?;
+        self.inner.shared.state.flush().await?;
+        Ok(())
+    }
+
     /// fdatasyncs so far (for benchmarks).
     pub fn fsync_count(&self) -> u64 {
         self.inner.log.fsync_count()

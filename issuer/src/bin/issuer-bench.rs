@@ -2,20 +2,21 @@
 //!
 //! A registry node runs in-process (rate limits off) with a root authority and a department
 //! DID accredited for a benchmark credential type of 10 selectively disclosable claims.
-//! Offers and access tokens are made first through the issuer's own logic; then
+//! The timed phase is cut into `--segments` (5). Before each, outside the clock, its offers,
+//! access tokens and holder proofs are made through the issuer's own logic; then
 //! `--clients` concurrent tasks run the credential endpoint's logic (`issue::issue`):
 //! access token, holder proof (a `jwk` proof, verified), the issuer's standing as of `iat`,
 //! the plan, concealment and signature, and the status index reservation and used-up token
 //! written durably with group commit before the credential is returned.
 //!
 //! - `credentials_per_s`: credentials issued per second.
-//! - `fsyncs`, `credentials_per_fsync`: from the store's log.
+//! - `fsyncs`, `credentials_per_fsync`: from the store's log, in the segments.
 //! - `cpu_us_per_credential`, `cpu_cores_used`: the process's CPU time (user + system) in
 //!   the timed phase, per credential and per second of it.
 //! - `sign_us`, `verify_us`: one Ed25519 signature over a message as long as a credential's
 //!   signing input and one strict verification over one as long as a proof's (the
-//!   `*_message_bytes` lines), measured single-threaded in the same run, before the timed
-//!   phase and after each of its `--segments` (5) segments (the medians);
+//!   `*_message_bytes` lines), measured single-threaded in the same run, just before and
+//!   just after each segment (the medians);
 //! - `ratio_segments`: each segment's rate × (`sign_us` + `verify_us`) / 10^6, with the
 //!   baselines measured just before and just after that segment (the machine is shared, and
 //!   its speed drifts within a run); `ratio_vs_sign_verify_limit` is their median.
@@ -117,23 +118,22 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples.get(samples.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Issues the credentials of `prepared[range]` through the credential endpoint's logic from
+/// Issues the credentials of `prepared` through the credential endpoint's logic from
 /// `clients` concurrent tasks; returns the seconds it took.
 async fn issue_all(
     app: &AppState,
     prepared: &Arc<Vec<(String, String)>>,
-    range: std::ops::Range<usize>,
     clients: usize,
 ) -> anyhow::Result<f64> {
-    let next = Arc::new(AtomicUsize::new(range.start));
+    let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let (app, prepared, next, end) = (app.clone(), prepared.clone(), next.clone(), range.end);
+        let (app, prepared, next) = (app.clone(), prepared.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((token, proof)) = prepared.get(i).filter(|_| i < end) else {
+                let Some((token, proof)) = prepared.get(i) else {
                     return anyhow::Ok(());
                 };
                 let issued = issuer::issue::issue(
@@ -155,6 +155,45 @@ async fn issue_all(
         task.await??;
     }
     Ok(start.elapsed().as_secs_f64())
+}
+
+/// One offer of the benchmark type made and redeemed through the issuer's own logic: its
+/// access token, and a holder's `jwk` proof over a fresh `c_nonce`.
+async fn prepare_one(
+    app: &AppState,
+    department: &Did,
+    public_url: &str,
+) -> anyhow::Result<(String, String)> {
+    let offer = issuer::admin::make_offer(
+        app,
+        department,
+        OfferRequest {
+            credential_type: "BenchRecord".to_owned(),
+            claims: claims(),
+            holder: None,
+            valid_for_s: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (token, _) = issuer::oid4vci::redeem(app, &offer.pre_authorized_code, offer.tx_code)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+    let holder = SecretKey::generate();
+    let nonce = app
+        .ephemeral
+        .issue_nonce(issuer::now_ms())
+        .context("the issuer has no c_nonce to give")?;
+    let mut header = Map::new();
+    header.insert("alg".to_owned(), json!("EdDSA"));
+    header.insert("typ".to_owned(), json!("openid4vci-proof+jwt"));
+    header.insert("jwk".to_owned(), json!(holder.public_key().to_jwk()));
+    let mut payload = Map::new();
+    payload.insert("aud".to_owned(), json!(public_url));
+    payload.insert("iat".to_owned(), json!(now_s()));
+    payload.insert("nonce".to_owned(), json!(nonce));
+    let proof = civitas_core::jws::sign_compact(&header, &payload, &holder)?;
+    Ok((token, proof))
 }
 
 /// Median time of `f` over `n` runs, microseconds.
@@ -193,14 +232,23 @@ fn signing_input_len(jws: &str) -> usize {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Every proof's nonce is issued before the clock starts, and the issuer keeps at most
-    // MAX_NONCES outstanding.
-    if !(2..=issuer::oid4vci::MAX_NONCES).contains(&args.credentials) {
+    // A segment's proofs are all made before it starts, each with a c_nonce, and the issuer
+    // keeps at most MAX_NONCES outstanding.
+    let most = issuer::oid4vci::MAX_NONCES;
+    if args.segments == 0 || args.credentials < args.segments {
         bail!(
-            "--credentials: expected 2 to {} (one warm-up, and every nonce is outstanding \
-             before the clock starts), found {}",
-            issuer::oid4vci::MAX_NONCES,
+            "expected at least one segment and at least one credential per segment, found \
+             --segments {} and --credentials {}",
+            args.segments,
             args.credentials
+        );
+    }
+    if args.credentials.div_ceil(args.segments) > most {
+        bail!(
+            "expected at most {most} credentials per segment (each has a c_nonce outstanding \
+             before its segment starts), found {} in {} segments",
+            args.credentials,
+            args.segments
         );
     }
     let dir = std::env::temp_dir().join(format!("issuer-bench-{}", std::process::id()));
@@ -318,45 +366,20 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     })
     .await?;
 
-    // Offers, tokens, nonces and holder proofs, made before the clock starts.
-    eprintln!("preparing {} offers...", args.credentials);
-    let mut prepared = Vec::with_capacity(args.credentials);
-    for _ in 0..args.credentials {
-        let offer = issuer::admin::make_offer(
-            &app,
-            &department,
-            OfferRequest {
-                credential_type: "BenchRecord".to_owned(),
-                claims: claims(),
-                holder: None,
-                valid_for_s: None,
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (token, _) = issuer::oid4vci::redeem(&app, &offer.pre_authorized_code, offer.tx_code)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.description))?;
-        let holder = SecretKey::generate();
-        let nonce = app
-            .ephemeral
-            .issue_nonce(issuer::now_ms())
-            .context("no nonce")?;
-        let mut header = Map::new();
-        header.insert("alg".to_owned(), json!("EdDSA"));
-        header.insert("typ".to_owned(), json!("openid4vci-proof+jwt"));
-        header.insert("jwk".to_owned(), json!(holder.public_key().to_jwk()));
-        let mut payload = Map::new();
-        payload.insert("aud".to_owned(), json!(public_url));
-        payload.insert("iat".to_owned(), json!(now_s()));
-        payload.insert("nonce".to_owned(), json!(nonce));
-        let proof = civitas_core::jws::sign_compact(&header, &payload, &holder)?;
-        prepared.push((token, proof));
-    }
+    // Offers, tokens, nonces and holder proofs are made before each segment, outside the
+    // clock (and so within the lifetimes of tokens, nonces and proofs however long the run).
+    let prepare = async |n: usize| -> anyhow::Result<Vec<(String, String)>> {
+        let mut prepared = Vec::with_capacity(n);
+        for _ in 0..n {
+            prepared.push(prepare_one(&app, &department, &public_url).await?);
+        }
+        Ok(prepared)
+    };
+
     // One warm-up issuance outside the clock: the first one asks the registry.
-    let warm = prepared.pop().context("no credentials to issue")?;
-    let proof_len = signing_input_len(&warm.1);
-    let warm = issuer::issue::issue(&app, &warm.0, "BenchRecord", &[warm.1], now_s())
+    let (token, proof) = prepare_one(&app, &department, &public_url).await?;
+    let proof_len = signing_input_len(&proof);
+    let warm = issuer::issue::issue(&app, &token, "BenchRecord", &[proof], now_s())
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.description))?;
     let credential_len = warm
@@ -364,44 +387,44 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
         .and_then(|c| c.split('~').next())
         .map_or(0, signing_input_len);
 
-    let segments = args.segments.max(1);
+    let segments = args.segments;
     eprintln!(
         "issuing {} credentials in {segments} segments...",
-        prepared.len()
+        args.credentials
     );
     // The machine is shared and its speed drifts, so the timed phase is cut into segments,
     // each with its own baseline measured just before and just after it: one signature over a
     // message as long as a credential's signing input and one strict verification over one
     // as long as a proof's. So each segment's ratio compares figures taken within a second
     // or so of each other; the run reports their median.
-    let prepared = Arc::new(prepared);
-    let fsyncs_before = store.fsync_count();
+    let mut fsyncs = 0;
     // The process's CPU time (user + system, every thread), where the platform reports it.
     let mut cpu = Some(Duration::ZERO);
     let mut elapsed = 0.0;
-    let mut baselines = vec![baseline(&issuer_key, credential_len, proof_len)];
+    let mut baselines = Vec::with_capacity(2 * segments);
     let mut ratios = Vec::with_capacity(segments);
-    let per_segment = prepared.len().div_ceil(segments);
     for segment in 0..segments {
-        let start = (segment * per_segment).min(prepared.len());
-        let end = (start + per_segment).min(prepared.len());
-        if start == end {
-            break;
-        }
+        // Spread the remainder over the first segments.
+        let n = args.credentials / segments + usize::from(segment < args.credentials % segments);
+        let prepared = Arc::new(prepare(n).await?);
+        // sled writes the preparation's pages in the background: let it, before the clock.
+        store.settle().await?;
+        let before = baseline(&issuer_key, credential_len, proof_len);
+        let fsyncs_before = store.fsync_count();
         let cpu_before = cpu_time::ProcessTime::try_now().ok();
-        let seconds = issue_all(&app, &prepared, start..end, args.clients).await?;
+        let seconds = issue_all(&app, &prepared, args.clients).await?;
         cpu = cpu
             .zip(cpu_before.and_then(|t| t.try_elapsed().ok()))
             .map(|(a, b)| a + b);
+        fsyncs += store.fsync_count() - fsyncs_before;
         elapsed += seconds;
-        baselines.push(baseline(&issuer_key, credential_len, proof_len));
-        let (before, after) = (baselines[segment], baselines[segment + 1]);
+        let after = baseline(&issuer_key, credential_len, proof_len);
         let sign_verify_us = (before.0 + after.0 + before.1 + after.1) / 2.0;
-        ratios.push((end - start) as f64 / seconds * sign_verify_us / 1e6);
+        ratios.push(n as f64 / seconds * sign_verify_us / 1e6);
+        baselines.extend([before, after]);
     }
     let cpu = cpu.map(|d| d.as_secs_f64());
-    let issued = prepared.len();
-    let fsyncs = store.fsync_count() - fsyncs_before;
+    let issued = args.credentials;
     let per_s = issued as f64 / elapsed;
     let sign_us = median(baselines.iter().map(|b| b.0).collect());
     let verify_us = median(baselines.iter().map(|b| b.1).collect());
