@@ -2,7 +2,7 @@
 //!
 //! A registry node runs in-process (rate limits off) with a root authority and a department
 //! DID accredited for a benchmark credential type of 10 selectively disclosable claims.
-//! The timed phase is cut into `--segments` (5). Before each, outside the clock, its offers,
+//! The timed phase is cut into `--segments` (15). Before each, outside the clock, its offers,
 //! access tokens and holder proofs are made through the issuer's own logic; then
 //! `--clients` concurrent tasks run the credential endpoint's logic (`issue::issue`):
 //! access token, holder proof (a `jwk` proof, verified), the issuer's standing as of `iat`,
@@ -51,13 +51,13 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Parser)]
 struct Args {
     /// Credentials to issue in the timed phase.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 60_000)]
     credentials: usize,
     /// Concurrent requests.
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Parts of the timed phase, each between two baseline measurements.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 15)]
     segments: usize,
 }
 
@@ -155,6 +155,36 @@ async fn issue_all(
         task.await??;
     }
     Ok(start.elapsed().as_secs_f64())
+}
+
+/// `n` offers prepared by `tasks` concurrent tasks (so that their writes share fdatasyncs,
+/// as the timed phase's do).
+async fn prepare(
+    app: &AppState,
+    department: &Did,
+    public_url: &str,
+    n: usize,
+    tasks: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let tasks = tasks.clamp(1, n.max(1));
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..tasks {
+        let count = n / tasks + usize::from(task < n % tasks);
+        let (app, department, public_url) =
+            (app.clone(), department.clone(), public_url.to_owned());
+        set.spawn(async move {
+            let mut prepared = Vec::with_capacity(count);
+            for _ in 0..count {
+                prepared.push(prepare_one(&app, &department, &public_url).await?);
+            }
+            anyhow::Ok(prepared)
+        });
+    }
+    let mut prepared = Vec::with_capacity(n);
+    while let Some(part) = set.join_next().await {
+        prepared.extend(part??);
+    }
+    Ok(prepared)
 }
 
 /// One offer of the benchmark type made and redeemed through the issuer's own logic: its
@@ -368,13 +398,6 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
 
     // Offers, tokens, nonces and holder proofs are made before each segment, outside the
     // clock (and so within the lifetimes of tokens, nonces and proofs however long the run).
-    let prepare = async |n: usize| -> anyhow::Result<Vec<(String, String)>> {
-        let mut prepared = Vec::with_capacity(n);
-        for _ in 0..n {
-            prepared.push(prepare_one(&app, &department, &public_url).await?);
-        }
-        Ok(prepared)
-    };
 
     // One warm-up issuance outside the clock: the first one asks the registry.
     let (token, proof) = prepare_one(&app, &department, &public_url).await?;
@@ -406,7 +429,7 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     for segment in 0..segments {
         // Spread the remainder over the first segments.
         let n = args.credentials / segments + usize::from(segment < args.credentials % segments);
-        let prepared = Arc::new(prepare(n).await?);
+        let prepared = Arc::new(prepare(&app, &department, &public_url, n, args.clients).await?);
         // sled writes the preparation's pages in the background: let it, before the clock.
         store.settle().await?;
         let before = baseline(&issuer_key, credential_len, proof_len);
