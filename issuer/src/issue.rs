@@ -229,7 +229,11 @@ pub async fn issue(
             match publish_first(app, *list).await {
                 Ok(()) => app.ephemeral.mark_published(*list),
                 Err(e) => {
-                    tracing::warn!(list = list.0, error = %e, "publishing a new status list failed; left to the publisher");
+                    tracing::warn!(
+                        list = list.0,
+                        error = %e,
+                        "publishing a new status list failed; left to the publisher"
+                    );
                     app.changes.changed();
                 }
             }

@@ -157,6 +157,11 @@ async fn issue_all(
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// Part `i` of `total` cut into `parts` parts whose sizes differ by at most one.
+fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
 /// `n` offers prepared by `tasks` concurrent tasks (so that their writes share fdatasyncs,
 /// as the timed phase's do).
 async fn prepare(
@@ -169,7 +174,7 @@ async fn prepare(
     let tasks = tasks.clamp(1, n.max(1));
     let mut set = tokio::task::JoinSet::new();
     for task in 0..tasks {
-        let count = n / tasks + usize::from(task < n % tasks);
+        let count = share(n, tasks, task);
         let (app, department, public_url) =
             (app.clone(), department.clone(), public_url.to_owned());
         set.spawn(async move {
@@ -396,9 +401,6 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     })
     .await?;
 
-    // Offers, tokens, nonces and holder proofs are made before each segment, outside the
-    // clock (and so within the lifetimes of tokens, nonces and proofs however long the run).
-
     // One warm-up issuance outside the clock: the first one asks the registry.
     let (token, proof) = prepare_one(&app, &department, &public_url).await?;
     let proof_len = signing_input_len(&proof);
@@ -427,8 +429,9 @@ async fn run(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut baselines = Vec::with_capacity(2 * segments);
     let mut ratios = Vec::with_capacity(segments);
     for segment in 0..segments {
-        // Spread the remainder over the first segments.
-        let n = args.credentials / segments + usize::from(segment < args.credentials % segments);
+        // The segment's offers, tokens, nonces and holder proofs, made just before it and
+        // outside the clock (so within their lifetimes however long the run).
+        let n = share(args.credentials, segments, segment);
         let prepared = Arc::new(prepare(&app, &department, &public_url, n, args.clients).await?);
         // sled writes the preparation's pages in the background: let it, before the clock.
         store.settle().await?;
