@@ -298,22 +298,31 @@ async fn issue_present_verify_revoke() {
     }
 
     // The registry says where the stream stands (the issuer continues from it after a crash).
-    let head: Value = reqwest::get(format!(
+    // The publisher keeps anchoring on its 2 s cadence, so the head is read on both sides of
+    // the listing, and the two are compared only when no anchor came in between.
+    let head_uri = format!(
         "{}/anchors/head?stream={}",
         w.registry.url,
         stream.replace(':', "%3A").replace('/', "%2F")
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let seqs = anchors(&w.registry.url)
-        .await
-        .iter()
-        .filter(|a| a["stream"] == stream.as_str())
-        .count();
-    assert_eq!(head["seq"], seqs, "{head}");
+    );
+    let head = async || -> Value { reqwest::get(&head_uri).await.unwrap().json().await.unwrap() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let before = head().await;
+        let seqs = anchors(&w.registry.url)
+            .await
+            .iter()
+            .filter(|a| a["stream"] == stream.as_str())
+            .count();
+        if head().await == before {
+            assert_eq!(before["seq"], seqs, "{before}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream's head never held still"
+        );
+    }
 
     // Revocation is final.
     let again = w
